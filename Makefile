@@ -1,0 +1,45 @@
+# modelserve: `make demo` serves the demo models; `make test` runs the whole test suite.
+# Both set everything up on a fresh machine with Python 3.11 (test: as root, for apt-get).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: demo test install install-test system-deps lint translations clean
+
+demo: install
+	$(BIN)/modelserve demo
+
+test: install-test system-deps
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+install-test: $(VENV)/.installed-test
+$(VENV)/.installed-test: $(VENV)/bin/python pyproject.toml
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test,keras,onnx]'
+	touch $@
+
+system-deps:
+	scripts/system-deps
+
+translations:
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output \
+		-o src/modelserve/translations/messages.pot src
+	$(BIN)/python scripts/translate_es.py src/modelserve/translations
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache

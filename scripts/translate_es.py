@@ -1,0 +1,104 @@
+"""Fill the Spanish catalogue from the table below (run by `make translations`).
+
+Keeping the translations in one reviewed table makes a missing one a test failure
+(tests/test_translations.py) rather than an English word on a Spanish page.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+ES = {
+    "%(num)d input": ("%(num)d entrada", "%(num)d entradas"),
+    "%(rows)d rows sent; at most %(cap)d are accepted per request.": "Se enviaron %(rows)d filas; se aceptan como máximo %(cap)d por petición.",
+    "API": "API",
+    "Back to the models": "Volver a los modelos",
+    "Bad request": "Petición incorrecta",
+    "Between %(min)s and %(max)s.": "Entre %(min)s y %(max)s.",
+    "Change the values": "Cambiar los valores",
+    "Forbidden": "Prohibido",
+    "Invalid input": "Datos no válidos",
+    "Language": "Idioma",
+    "Method not allowed": "Método no permitido",
+    "Models": "Modelos",
+    "New prediction": "Nueva predicción",
+    "No models are loaded. Add one with “modelserve models add FILE”, or serve a file with "
+    "“modelserve serve FILE”.": "No hay modelos cargados. Añade uno con «modelserve models add FICHERO» o sirve un "
+    "fichero con «modelserve serve FICHERO».",
+    "Page not found": "Página no encontrada",
+    "Please correct the fields marked below.": "Corrige los campos marcados abajo.",
+    "Predict": "Predecir",
+    "Prediction": "Predicción",
+    "Probability of each class": "Probabilidad de cada clase",
+    "Result": "Resultado",
+    "Send the body as application/json (got “%(type)s”).": "Envía el cuerpo como application/json (llegó «%(type)s»).",
+    "Server error": "Error del servidor",
+    "Something went wrong on our side; it has been logged as %(id)s.": "Algo ha fallado en nuestro lado; queda registrado como %(id)s.",
+    "The body is not valid JSON: %(reason)s at line %(line)d, column %(column)d.": "El cuerpo no es JSON válido: %(reason)s en la línea %(line)d, columna %(column)d.",
+    "The body is not valid UTF-8 (byte %(position)d).": "El cuerpo no es UTF-8 válido (byte %(position)d).",
+    "The body nests too deeply.": "El cuerpo tiene demasiados niveles de anidamiento.",
+    "The form was not sent from this site or has expired. Reload the page and try again.": "El formulario no se envió desde este sitio o ha caducado. Recarga la página y "
+    "vuelve a intentarlo.",
+    "The input is not valid: %(count)d problem(s).": "Los datos no son válidos: %(count)d problema(s).",
+    "The prediction did not finish within %(seconds)s s; try again shortly.": "La predicción no terminó en %(seconds)s s; inténtalo de nuevo en un momento.",
+    "The request body is larger than this server accepts.": "El cuerpo de la petición es mayor de lo que acepta este servidor.",
+    "The request could not be understood.": "No se pudo entender la petición.",
+    "The request failed.": "La petición ha fallado.",
+    "There is no model named “%(name)s”.": "No hay ningún modelo llamado «%(name)s».",
+    "There is nothing at this address.": "No hay nada en esta dirección.",
+    "This address does not accept that method.": "Esta dirección no acepta ese método.",
+    "This content type is not accepted here.": "Aquí no se acepta ese tipo de contenido.",
+    "Temporarily unavailable": "No disponible temporalmente",
+    "Too large": "Demasiado grande",
+    "Unsupported content type": "Tipo de contenido no admitido",
+    "Use it from a program": "Úsalo desde un programa",
+    "Your inputs": "Tus datos",
+    "classification": "clasificación",
+    "each row must be an object of field names to values": "cada fila debe ser un objeto de nombres de campo y valores",
+    "is not an input of this model": "no es una entrada de este modelo",
+    "is required": "es obligatorio",
+    "must be a finite number (NaN, Infinity and overflowing values are not allowed)": "debe ser un número finito (no se admiten NaN, Infinity ni valores desbordados)",
+    "must be a non-empty list of rows": "debe ser una lista de filas no vacía",
+    "must be a number": "debe ser un número",
+    "must be a whole number": "debe ser un número entero",
+    "must be at least %(min)s": "debe ser como mínimo %(min)s",
+    "must be at most %(max)s": "debe ser como máximo %(max)s",
+    "must be at most %(max_length)s characters long": "debe tener como máximo %(max_length)s caracteres",
+    "must be one of: %(choices)s": "debe ser uno de: %(choices)s",
+    "must be text": "debe ser texto",
+    "regression": "regresión",
+    "required": "obligatorio",
+    'the body must be a JSON object: one row, or {"instances": [rows]}': 'el cuerpo debe ser un objeto JSON: una fila, o {"instances": [filas]}',
+    "version": "versión",
+}
+
+
+def main(folder: Path) -> int:
+    with (folder / "messages.pot").open("rb") as handle:
+        catalog = read_po(handle, locale="es")
+    missing = []
+    for message in catalog:
+        if not message.id:
+            continue
+        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        if key not in ES:
+            missing.append(key)
+            continue
+        message.string = ES[key]
+    target = folder / "es" / "LC_MESSAGES"
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "messages.po").open("wb") as handle:
+        write_po(handle, catalog, sort_output=True, omit_header=False)
+    with (target / "messages.mo").open("wb") as handle:
+        write_mo(handle, catalog)
+    for key in missing:
+        print(f"untranslated: {key!r}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("src/modelserve/translations")))

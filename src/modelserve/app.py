@@ -1,0 +1,122 @@
+"""The application factory: a table of contents of what the app is made of."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, request
+from flask_babel import get_locale
+
+from . import api, health, web
+from .config import instance_path, load_config, model_paths
+from .context import request_id
+from .errors import register_errorhandlers
+from .extensions import babel, bootstrap, csrf
+from .logs import register_logging
+from .runtime.registry import Registry, load_source
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; `config` overrides defaults and `MODELSERVE_*` variables."""
+    app = Flask(__name__, instance_path=str((config or {}).get("INSTANCE_PATH") or instance_path()))
+    load_config(app, config)
+    register_logging(app)
+    register_extensions(app)
+    register_models(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_hooks(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def select_locale() -> str | None:
+    from flask import current_app  # noqa: PLC0415
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = request.cookies.get("lang")
+    return chosen if chosen in languages else request.accept_languages.best_match(languages)
+
+
+def register_extensions(app: Flask) -> None:
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
+    bootstrap.init_app(app)
+    csrf.init_app(app)
+
+
+def register_models(app: Flask) -> None:
+    """Load every model once, at start-up, and run a warm-up prediction through each."""
+    if app.config.get("REGISTRY") is not None:  # built by the caller (`modelserve serve`, tests)
+        registry = app.config["REGISTRY"]
+    else:
+        options = {
+            "trusted_types": app.config["TRUSTED_TYPES"],
+            "ignore_unknown": bool(app.config["IGNORE_UNKNOWN_FIELDS"]),
+        }
+        registry = Registry(
+            [load_source(p, **options) for p in model_paths(app)],
+            timeout=float(app.config["PREDICT_TIMEOUT"]) or None,
+        )
+        registry.warm_up()
+    app.extensions["modelserve.registry"] = registry
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(web.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    csrf.exempt(api.bp)  # the JSON API reads no cookies, so there is nothing to forge
+    csrf.exempt(health.bp)
+
+
+def register_hooks(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers["X-Request-ID"] = request_id()
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            headers.setdefault("Cache-Control", "no-store")
+            headers.add("Vary", "Cookie, Accept-Language")
+        return response
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import models  # noqa: PLC0415 - the CLI imports the app factory lazily too
+
+    app.cli.add_command(models)
+
+
+def format_number(value: Any) -> str:
+    """5.0 -> "5", 5.25 -> "5.25", text unchanged."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.6g}" if not value.is_integer() else str(int(value))
+    return str(value)
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["num"] = format_number
+    app.jinja_env.filters["prefill_query"] = lambda row: urlencode(
+        {k: format_number(v) for k, v in row.items() if v is not None}
+    )
+
+    @app.context_processor
+    def language() -> dict[str, str]:
+        return {"current_lang": str(get_locale() or "en")}

@@ -1,0 +1,243 @@
+"""The `modelserve` command: serve models, manage model packages, run the demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from .config import instance_path
+from .runtime.errors import RuntimeFault
+from .runtime.manifest import Manifest
+from .server import ServeOptions, run_gunicorn, run_waitress
+from .services import catalog
+
+SERVERS = ("gunicorn", "waitress")
+
+
+def models_dir() -> Path:
+    return Path(instance_path()) / "models"
+
+
+def serve_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The production-server options shared by `serve` and `demo`."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
+        click.option("--port", default=5000, show_default=True, type=int),
+        click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64)),
+        click.option(
+            "--threads",
+            default=1,
+            show_default=True,
+            type=click.IntRange(1, 256),
+            help="Threads per worker (gthread worker when > 1).",
+        ),
+        click.option(
+            "--timeout",
+            default=30,
+            show_default=True,
+            type=click.IntRange(1),
+            help="Seconds before a silent worker is killed and restarted.",
+        ),
+        click.option("--graceful-timeout", default=30, show_default=True, type=click.IntRange(1)),
+        click.option(
+            "--max-requests",
+            default=10_000,
+            show_default=True,
+            type=click.IntRange(0),
+            help="Restart a worker after this many requests (0: never).",
+        ),
+        click.option(
+            "--max-requests-jitter", default=1_000, show_default=True, type=click.IntRange(0)
+        ),
+        click.option(
+            "--preload/--no-preload",
+            default=True,
+            show_default=True,
+            help="Load the models once, before forking the workers.",
+        ),
+        click.option("--access-log/--no-access-log", default=False, show_default=True),
+        click.option(
+            "--server", type=click.Choice(SERVERS), default=_default_server(), show_default=True
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _default_server() -> str:
+    return "waitress" if sys.platform == "win32" else "gunicorn"
+
+
+@click.group()
+@click.version_option(package_name="modelserve")
+def main() -> None:
+    """Deploy trained models as a web form and a JSON API."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--trust",
+    multiple=True,
+    metavar="TYPE",
+    help="A skops type you reviewed and trust (repeatable).",
+)
+@serve_options
+def serve(paths: tuple[Path, ...], trust: tuple[str, ...], server: str, **options: Any) -> None:
+    """Serve model files or model folders (default: the instance folder's models)."""
+    sources = list(paths) or [p for p in sorted(models_dir().glob("*")) if p.is_dir()]
+    if not sources:
+        raise click.UsageError(
+            "no models: give model files or folders, or run `modelserve models add`"
+        )
+    _serve(
+        {"MODELS": [str(p.resolve()) for p in sources], "TRUSTED_TYPES": list(trust)},
+        server,
+        ServeOptions(**options),
+    )
+
+
+@main.command()
+@click.option("--retrain", is_flag=True, help="Train the demo models again.")
+@serve_options
+def demo(retrain: bool, server: str, **options: Any) -> None:
+    """Train the demo models (exam, exam-legacy, iris) into the instance folder and serve them."""
+    from .demo import ensure_demo_models  # noqa: PLC0415 - training code only when asked
+
+    folders = ensure_demo_models(models_dir(), force=retrain)
+    click.echo(f"demo models in {models_dir()}: {', '.join(f.name for f in folders)}", err=True)
+    _serve({"MODELS": [str(f) for f in folders]}, server, ServeOptions(**options))
+
+
+def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
+    from .app import create_app  # noqa: PLC0415
+
+    def factory() -> Flask:
+        return create_app(config)
+
+    app = _build(factory) if options.preload or server == "waitress" else None
+    os.environ.setdefault("MODELSERVE_INSTANCE_PATH", instance_path())
+    click.echo(f"serving on http://{options.host}:{options.port} with {server}", err=True)
+    if server == "waitress":
+        run_waitress(app or _build(factory), options)
+    else:
+        run_gunicorn((lambda: app) if app is not None else factory, options)  # type: ignore[arg-type,return-value]
+
+
+def _build(factory: Callable[[], Flask]) -> Flask:
+    try:
+        return factory()
+    except RuntimeFault as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def models() -> None:
+    """Add, list and check model packages."""
+
+
+@models.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Model name (default: from the file name).")
+@click.option(
+    "--preprocess",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A preprocessing file replayed before the model, in order (repeatable).",
+)
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of training data: sets input ranges and example rows.",
+)
+@click.option(
+    "--trust", multiple=True, metavar="TYPE", help="A skops type you reviewed (repeatable)."
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of model packages (default: INSTANCE/models).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing package of the same name.")
+def models_add(
+    file: Path,
+    name: str | None,
+    preprocess: tuple[Path, ...],
+    reference: Path | None,
+    trust: tuple[str, ...],
+    into: Path | None,
+    force: bool,
+) -> None:
+    """Package FILE: copy it, pin its sha256 and write a manifest inferred from it."""
+    try:
+        added = catalog.add_model(
+            file,
+            into or models_dir(),
+            name=name,
+            preprocess=preprocess,
+            reference_csv=reference,
+            trusted_types=trust,
+            overwrite=force,
+        )
+    except (RuntimeFault, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _describe(added.manifest)
+    click.echo(f"wrote {added.folder / 'model.toml'} (edit it to add units, labels and help text)")
+
+
+def _describe(manifest: Manifest) -> None:
+    click.echo(f"{manifest.name} {manifest.version}: {manifest.task}, input as {manifest.input}")
+    for feat in manifest.features:
+        extra = (
+            f" {feat.choices}"
+            if feat.choices
+            else (
+                f" [{feat.min:g}, {feat.max:g}]"
+                if feat.min is not None and feat.max is not None
+                else ""
+            )
+        )
+        click.echo(f"  - {feat.name}: {feat.type}{extra}")
+    if manifest.classes:
+        click.echo(f"  classes: {', '.join(map(str, manifest.classes))}")
+    for art in manifest.artifacts:
+        click.echo(f"  {art.role}: {art.file} ({art.format}, sha256 {art.sha256})")
+
+
+@models.command("list")
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+def models_list(folder: Path | None) -> None:
+    """List the model packages in FOLDER (default: INSTANCE/models)."""
+    found = catalog.list_packages(folder or models_dir())
+    if not found:
+        click.echo("no model packages")
+    for item in found:
+        if isinstance(item, Manifest):
+            files = ", ".join(a.file for a in item.artifacts)
+            click.echo(
+                f"{item.name}\t{item.version}\t{item.task}\t{len(item.features)} inputs\t{files}"
+            )
+        else:
+            click.echo(f"{item[0].name}\tBROKEN\t{item[1]}")
+
+
+@models.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--trust", multiple=True, metavar="TYPE")
+def models_check(paths: Sequence[Path], trust: tuple[str, ...]) -> None:
+    """Load each model and run an example prediction; exit 1 if any fails."""
+    sources = list(paths) or [p for p in sorted(models_dir().glob("*")) if p.is_dir()]
+    results = catalog.check_sources(sources, trusted_types=trust)
+    for result in results:
+        click.echo(f"{'ok  ' if result.ok else 'FAIL'} {result.source}: {result.detail}")
+        for note in result.notes:
+            click.echo(f"     note: {note}")
+    if not all(r.ok for r in results):
+        sys.exit(1)

@@ -1,0 +1,84 @@
+"""Settings: defaults here, overridden by `MODELSERVE_*` environment variables.
+
+Every setting is read with `app.config.from_prefixed_env("MODELSERVE")`, so
+`MODELSERVE_MAX_ROWS=500` sets `MAX_ROWS`; values are parsed as JSON when they can be.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # Model folders or files to serve, separated by os.pathsep; empty: instance/models/*.
+    "MODELS": "",
+    # Rows accepted in one JSON request ({"instances": [...]}).
+    "MAX_ROWS": 10_000,
+    # Largest request body, in bytes.
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    # Seconds a prediction may take before the client gets 503 (0 disables the deadline).
+    "PREDICT_TIMEOUT": 10.0,
+    # Seconds to ask clients to wait (Retry-After) after a deadline or overload.
+    "RETRY_AFTER": 1,
+    # Unknown input fields are rejected; set to true to ignore them instead.
+    "IGNORE_UNKNOWN_FIELDS": False,
+    # Log the input values of each prediction (off: inputs may be personal data).
+    "LOG_INPUTS": False,
+    # skops types trusted for bare .skops files given on the command line.
+    "TRUSTED_TYPES": [],
+    "LANGUAGES": ["en", "es"],
+    "BABEL_DEFAULT_LOCALE": "en",
+    "BOOTSTRAP_SERVE_LOCAL": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,
+    "WTF_CSRF_TIME_LIMIT": 3600 * 8,
+    "JSON_SORT_KEYS": False,
+}
+
+
+def instance_path() -> str:
+    """Where everything the app writes lives: MODELSERVE_INSTANCE_PATH or ./instance."""
+    return os.path.abspath(os.environ.get("MODELSERVE_INSTANCE_PATH") or "instance")
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Defaults, then the environment, then explicit overrides (tests, `modelserve serve`)."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("MODELSERVE")
+    if overrides:
+        app.config.from_mapping(overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret(Path(app.instance_path))
+
+
+def instance_secret(folder: Path) -> str:
+    """The secret key kept in the instance folder, generated on first use (mode 0600)."""
+    path = folder / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text(encoding="ascii").strip()
+        if len(secret) < 32:
+            raise RuntimeError(f"{path} holds a secret shorter than 32 characters") from None
+        return secret
+    secret = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secret)
+    return secret
+
+
+def model_paths(app: Flask) -> list[Path]:
+    """The model sources to serve, from the MODELS setting or the instance folder."""
+    value = app.config.get("MODELS") or ""
+    items = value if isinstance(value, list | tuple) else str(value).split(os.pathsep)
+    paths = [Path(str(p)).expanduser() for p in items if str(p).strip()]
+    if paths:
+        return paths
+    models_dir = Path(app.instance_path) / "models"
+    return sorted(p for p in models_dir.iterdir() if p.is_dir()) if models_dir.is_dir() else []

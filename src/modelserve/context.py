@@ -1,0 +1,33 @@
+"""Per-app and per-request objects the faces share: the registry, the request id, the caller."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import current_app, g, request
+
+from .runtime.registry import Registry
+from .services.predictions import Caller
+
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def get_registry() -> Registry:
+    registry: Registry = current_app.extensions["modelserve.registry"]
+    return registry
+
+
+def request_id() -> str:
+    """The client's X-Request-ID when it is safe to log, else a fresh one."""
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+    rid: str = g.request_id
+    return rid
+
+
+def caller(source: str) -> Caller:
+    return Caller(
+        source=source, request_id=request_id(), log_inputs=bool(current_app.config["LOG_INPUTS"])
+    )

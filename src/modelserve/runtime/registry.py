@@ -1,0 +1,166 @@
+"""Loaded models, by name, and how each one is run under a deadline.
+
+Models load once, at start-up; a request never loads a file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .artifacts import load_artifact, version_mismatches
+from .errors import DeadlineExceededError, ModelLoadError, ModelNotFoundError
+from .manifest import MANIFEST_NAME, Manifest
+from .packaging import manifest_for_files
+from .predictor import Engine, KerasEngine, OnnxEngine, Prediction, SklearnEngine
+from .schema import Columns, InputSchema
+
+log = logging.getLogger("modelserve.runtime")
+
+
+@dataclass(eq=False)  # identity: a loaded model is one object, hashable for caches
+class LoadedModel:
+    """A model ready to answer: its manifest, input schema and engine."""
+
+    manifest: Manifest
+    schema: InputSchema
+    engine: Engine
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def sha256(self) -> str | None:
+        return self.manifest.model_artifact.sha256
+
+
+def build_engine(manifest: Manifest, objects: Sequence[Any]) -> Engine:
+    """The engine for the model artifact's format, checked against the manifest."""
+    fmt = manifest.model_artifact.format
+    model = objects[-1]
+    if fmt == "onnx":
+        return OnnxEngine(model, manifest.features, task=manifest.task, classes=manifest.classes)
+    if fmt in ("keras", "h5"):
+        return KerasEngine(model, manifest.features, task=manifest.task, classes=manifest.classes)
+    engine = SklearnEngine(
+        model, manifest.features, steps=objects[:-1], frame=manifest.input == "frame"
+    )
+    if engine.task != manifest.task:
+        raise ModelLoadError(
+            f"{manifest.name}: manifest says {manifest.task}, model is {engine.task}"
+        )
+    if manifest.classes and [str(c) for c in manifest.classes] != [str(c) for c in engine.classes]:
+        raise ModelLoadError(
+            f"{manifest.name}: manifest classes {manifest.classes} "
+            f"differ from the model's {engine.classes}"
+        )
+    manifest.classes = manifest.classes or engine.classes
+    return engine
+
+
+def load_package(folder: Path, *, ignore_unknown: bool = False) -> LoadedModel:
+    """Load a model folder under the safety rules of its manifest."""
+    manifest = Manifest.load(folder)
+    objects = [
+        load_artifact(
+            manifest.path_of(a), a.format, sha256=a.sha256, trusted_types=manifest.trusted_types
+        )
+        for a in manifest.artifacts
+    ]
+    return _ready(manifest, objects, ignore_unknown, version_mismatches(manifest.libraries))
+
+
+def load_file(
+    path: Path, *, trusted_types: Sequence[str] = (), ignore_unknown: bool = False
+) -> LoadedModel:
+    """Serve a bare model file the operator named: pin its sha256 now, then load those bytes."""
+    inspected = manifest_for_files(path, trusted_types=trusted_types)
+    note = f"pinned sha256 {inspected.manifest.model_artifact.sha256} of {path} (operator's file)"
+    log.info(note)
+    return _ready(inspected.manifest, inspected.objects, ignore_unknown, [note])
+
+
+def load_source(path: Path, **options: Any) -> LoadedModel:
+    """A model folder (with model.toml) or a bare model file."""
+    if path.is_dir():
+        if not (path / MANIFEST_NAME).is_file():
+            raise ModelLoadError(f"{path} is a folder without {MANIFEST_NAME}")
+        return load_package(path, ignore_unknown=options.get("ignore_unknown", False))
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such file or folder")
+    return load_file(path, **options)
+
+
+def _ready(
+    manifest: Manifest, objects: Sequence[Any], ignore_unknown: bool, notes: list[str]
+) -> LoadedModel:
+    engine = build_engine(manifest, objects)
+    schema = InputSchema(manifest.features, ignore_unknown=ignore_unknown)
+    return LoadedModel(manifest, schema, engine, notes)
+
+
+def discover(folder: Path) -> list[Path]:
+    """The model packages directly inside `folder` (each a sub-folder with model.toml)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if (p / MANIFEST_NAME).is_file())
+
+
+class Registry:
+    """The models this process serves, and a per-process pool that enforces deadlines."""
+
+    def __init__(
+        self, models: Sequence[LoadedModel], *, timeout: float | None = None, threads: int = 4
+    ) -> None:
+        self.models = {m.name: m for m in models}
+        if len(self.models) != len(models):
+            raise ModelLoadError("two models share a name; give one --name")
+        self.timeout = timeout
+        self.threads = threads
+        self.ready = False
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+
+    def __iter__(self) -> Iterator[LoadedModel]:
+        return iter(self.models.values())
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def get(self, name: str) -> LoadedModel:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ModelNotFoundError(name) from None
+
+    def run(self, model: LoadedModel, columns: Columns) -> Prediction:
+        """Run the engine; past the deadline raise `DeadlineExceededError`."""
+        if not self.timeout:
+            return model.engine.run(columns)
+        future = self._executor().submit(model.engine.run, columns)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise DeadlineExceededError(self.timeout) from None
+
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        # Threads do not survive fork: a pre-forked worker builds its own pool.
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, "predict")
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def warm_up(self) -> None:
+        """Predict one example row per model; only then is the registry ready."""
+        for model in self:
+            example = model.schema.example_row()
+            model.engine.run(model.schema.validate([example]))
+        self.ready = True

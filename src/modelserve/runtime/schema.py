@@ -1,0 +1,192 @@
+"""The input schema of a model: one source of truth for validation, forms and JSON Schema.
+
+`InputSchema.validate` takes rows exactly as clients sent them (JSON values, or the strings
+of a form post) and returns clean, typed columns, or raises one `ValidationError` that lists
+every problem of every row at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import FieldError, ValidationError
+from .manifest import Choice, Feature
+
+NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+MISSING: Any = None
+
+
+class _Invalid:
+    """Marks a value that failed validation (kept apart from legitimate values)."""
+
+    def __init__(self, code: str, params: tuple[tuple[str, object], ...] = ()) -> None:
+        self.code = code
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Validated rows, column by column, in manifest feature order."""
+
+    names: list[str]
+    values: list[list[Any]]
+    n_rows: int
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The validated rows as dictionaries (for echoing and records)."""
+        return [dict(zip(self.names, row, strict=True)) for row in zip(*self.values, strict=True)]
+
+
+class InputSchema:
+    """Validates rows against a model's features."""
+
+    def __init__(self, features: Sequence[Feature], *, ignore_unknown: bool = False) -> None:
+        self.features = list(features)
+        self.names = [f.name for f in self.features]
+        self._known = set(self.names)
+        self.ignore_unknown = ignore_unknown
+
+    def validate(self, rows: Sequence[object]) -> Columns:
+        """Check every value of every row; raise `ValidationError` listing all problems."""
+        errors: list[FieldError] = []
+        values: list[list[Any]] = [[] for _ in self.features]
+        for index, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                errors.append(FieldError(index, None, "row_not_object"))
+                continue
+            self._validate_row(index, row, values, errors)
+        if errors:
+            raise ValidationError(errors)
+        return Columns(self.names, values, len(rows))
+
+    def _validate_row(
+        self, index: int, row: Mapping[Any, Any], values: list[list[Any]], errors: list[FieldError]
+    ) -> None:
+        for column, feat in zip(values, self.features, strict=True):
+            result = coerce(feat, row.get(feat.name, MISSING))
+            if isinstance(result, _Invalid):
+                errors.append(FieldError(index, feat.name, result.code, result.params))
+            else:
+                column.append(result)
+        if not self.ignore_unknown:
+            errors.extend(
+                FieldError(index, str(key), "unknown_field")
+                for key in row
+                if key not in self._known
+            )
+
+    def example_row(self) -> dict[str, Any]:
+        """A valid row built from the schema alone (warm-up, documentation examples)."""
+        return {f.name: example_value(f) for f in self.features}
+
+    def json_schema(self) -> dict[str, Any]:
+        """A JSON Schema (draft 2020-12) of one input row."""
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {f.name: feature_json_schema(f) for f in self.features},
+            "required": [f.name for f in self.features if f.required],
+            "additionalProperties": self.ignore_unknown,
+        }
+
+
+def coerce(feat: Feature, value: object) -> Any:
+    """The clean value of `value` for `feat`, or an `_Invalid` saying which rule it breaks."""
+    if value is MISSING or (isinstance(value, str) and value.strip() == ""):
+        return _Invalid("required") if feat.required else _missing(feat)
+    if feat.numeric:
+        return _coerce_number(feat, value)
+    if feat.type == "category":
+        return _coerce_choice(feat, value)
+    return _coerce_text(feat, value)
+
+
+def _missing(feat: Feature) -> Any:
+    return math.nan if feat.numeric else None
+
+
+def _coerce_number(feat: Feature, value: object) -> float | int | _Invalid:  # noqa: PLR0911
+    number: float
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return _Invalid("not_a_number")
+    if isinstance(value, str):
+        text = value.strip()
+        if not NUMBER_RE.fullmatch(text):
+            lowered = text.lower().lstrip("+-")
+            return _Invalid(
+                "not_finite" if lowered in ("nan", "inf", "infinity") else "not_a_number"
+            )
+        value = float(text)
+    try:
+        number = float(value)
+    except OverflowError:
+        return _Invalid("not_finite")
+    if not math.isfinite(number):
+        return _Invalid("not_finite")
+    if feat.type == "integer" and not number.is_integer():
+        return _Invalid("not_an_integer")
+    if feat.min is not None and number < feat.min:
+        return _Invalid("below_min", (("min", feat.min),))
+    if feat.max is not None and number > feat.max:
+        return _Invalid("above_max", (("max", feat.max),))
+    return number
+
+
+def _coerce_choice(feat: Feature, value: object) -> Choice | _Invalid:
+    choices = feat.choices or []
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        for choice in choices:
+            if value == choice and type(value) is type(choice):
+                return choice
+        text = str(value).strip()
+        for choice in choices:
+            if text == str(choice):
+                return choice
+    return _Invalid("not_a_choice", (("choices", list(choices)),))
+
+
+def _coerce_text(feat: Feature, value: object) -> str | _Invalid:
+    if not isinstance(value, str):
+        return _Invalid("not_text")
+    if len(value) > feat.max_length:
+        return _Invalid("too_long", (("max_length", feat.max_length),))
+    return value
+
+
+def example_value(feat: Feature) -> Any:
+    """A representative valid value of `feat`."""
+    if feat.type == "category":
+        return (feat.choices or [""])[0]
+    if feat.type == "text":
+        return "text"
+    low = feat.min if feat.min is not None else (0.0 if feat.max is None else min(0.0, feat.max))
+    high = feat.max if feat.max is not None else low + 1.0
+    middle = (low + high) / 2
+    return round(middle) if feat.type == "integer" else middle
+
+
+def feature_json_schema(feat: Feature) -> dict[str, Any]:
+    """The JSON Schema of one feature's value."""
+    schema: dict[str, Any]
+    if feat.type == "category":
+        schema = {"enum": list(feat.choices or [])}
+    elif feat.type == "text":
+        schema = {"type": "string", "maxLength": feat.max_length}
+    else:
+        schema = {"type": "integer" if feat.type == "integer" else "number"}
+        if feat.min is not None:
+            schema["minimum"] = feat.min
+        if feat.max is not None:
+            schema["maximum"] = feat.max
+    title = feat.title("en")
+    if title != feat.name:
+        schema["title"] = title
+    if feat.unit:
+        schema["description"] = f"unit: {feat.unit}"
+    if not feat.required:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return schema

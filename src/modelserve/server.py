@@ -1,0 +1,73 @@
+"""Production serving: gunicorn on POSIX, waitress where gunicorn cannot run."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 2
+    threads: int = 1
+    timeout: int = 30
+    graceful_timeout: int = 30
+    max_requests: int = 10_000
+    max_requests_jitter: int = 1_000
+    preload: bool = True
+    access_log: bool = False
+
+
+def run_gunicorn(factory: Callable[[], Flask], options: ServeOptions) -> None:
+    """Run under gunicorn; with preload the models load once and are shared copy-on-write."""
+    from gunicorn.app.base import BaseApplication  # noqa: PLC0415 - POSIX only
+
+    settings: dict[str, Any] = {
+        "bind": f"{options.host}:{options.port}",
+        "workers": options.workers,
+        "threads": options.threads,
+        "worker_class": "gthread" if options.threads > 1 else "sync",
+        "timeout": options.timeout,
+        "graceful_timeout": options.graceful_timeout,
+        "max_requests": options.max_requests,
+        "max_requests_jitter": options.max_requests_jitter,
+        "preload_app": options.preload,
+        "accesslog": "-" if options.access_log else None,
+        "proc_name": "modelserve",
+        # gunicorn >= 24 opens a control socket at a fixed path; two servers would collide.
+        "control_socket_disable": True,
+    }
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in settings.items():
+                if key in self.cfg.settings:  # older gunicorns lack the newest settings
+                    self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            app = factory()
+            if options.preload:
+                gc.freeze()  # keep the loaded models out of the collector: pages stay shared
+            return app
+
+    Application().run()
+
+
+def run_waitress(app: Flask, options: ServeOptions) -> None:
+    """Run under waitress (threads in one process), e.g. on Windows."""
+    import waitress  # noqa: PLC0415
+
+    waitress.serve(
+        app,
+        host=options.host,
+        port=options.port,
+        threads=max(options.threads, 4),
+        channel_timeout=options.timeout,
+        ident="modelserve",
+    )

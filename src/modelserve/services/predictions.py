@@ -1,0 +1,105 @@
+"""Validate -> predict -> report: the one path every prediction takes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..runtime.errors import DeadlineExceededError, TooManyRowsError, ValidationError
+from ..runtime.predictor import Prediction
+from ..runtime.registry import LoadedModel, Registry
+
+log = logging.getLogger("modelserve.predictions")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A served prediction: which model answered, the clean inputs, the answer, the time."""
+
+    model: LoadedModel
+    rows: list[dict[str, Any]]
+    prediction: Prediction
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, and through which door."""
+
+    source: str
+    request_id: str
+    log_inputs: bool = False
+
+
+def predict(
+    registry: Registry, name: str, rows: Sequence[object], caller: Caller, *, max_rows: int = 0
+) -> Outcome:
+    """Validate every row, run the model under its deadline, log one line."""
+    model = registry.get(name)
+    if max_rows and len(rows) > max_rows:
+        raise TooManyRowsError(len(rows), max_rows)
+    with _logged(model, rows, caller) as started:
+        columns = model.schema.validate(rows)
+        prediction = registry.run(model, columns)
+        latency = (time.perf_counter() - started) * 1000
+    return Outcome(model, columns.rows(), prediction, latency)
+
+
+@contextmanager
+def _logged(model: LoadedModel, rows: Sequence[object], caller: Caller) -> Iterator[float]:
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield started
+    except ValidationError:
+        outcome = "invalid"
+        raise
+    except DeadlineExceededError:
+        outcome = "deadline_exceeded"
+        raise
+    except Exception:
+        outcome = "error"
+        raise
+    finally:
+        record: dict[str, Any] = {
+            "event": "prediction",
+            "model": model.name,
+            "version": model.manifest.version,
+            "rows": len(rows),
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "outcome": outcome,
+            "source": caller.source,
+            "request_id": caller.request_id,
+        }
+        if caller.log_inputs:
+            record["inputs"] = json.dumps(rows, default=str)[:10_000]
+        level = logging.WARNING if outcome in ("deadline_exceeded", "error") else logging.INFO
+        log.log(level, "prediction %s", outcome, extra={"fields": record})
+
+
+def as_json(outcome: Outcome) -> dict[str, Any]:
+    """The JSON body of a prediction answer."""
+    manifest = outcome.model.manifest
+    return {
+        "model": manifest.name,
+        "version": manifest.version,
+        "predictions": rows_json(outcome.prediction),
+    }
+
+
+def rows_json(prediction: Prediction) -> list[dict[str, Any]]:
+    """One {"label", "probabilities"} (or {"value"}) object per row."""
+    if prediction.values is not None:
+        return [{"value": float(v)} for v in prediction.values]
+    keys = [str(c) for c in prediction.classes]
+    if prediction.probabilities is None:
+        return [{"label": label} for label in prediction.labels]
+    return [
+        {"label": label, "probabilities": dict(zip(keys, map(float, probs), strict=True))}
+        for label, probs in zip(prediction.labels, prediction.probabilities.tolist(), strict=True)
+    ]

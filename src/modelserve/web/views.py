@@ -1,0 +1,82 @@
+"""Pages: thin translations between forms and the prediction service."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from werkzeug.datastructures import MultiDict
+
+from ..context import caller, get_registry
+from ..runtime import messages
+from ..runtime.errors import ValidationError
+from ..runtime.registry import LoadedModel
+from ..services import predictions
+from . import bp
+from .forms import field_name, form_class, form_rows
+
+LANG_COOKIE = "lang"
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return render_template("web/index.html", models=list(get_registry()))
+
+
+@bp.route("/models/<name>", methods=["GET", "POST"])
+def model_page(name: str) -> ResponseReturnValue:
+    model = get_registry().get(name)
+    formdata = request.form if request.method == "POST" else prefill(model, request.args)
+    form = form_class(model)(formdata=formdata)
+    if request.method == "GET" or not form.validate():
+        return render_template("web/model.html", model=model, form=form)
+    try:
+        outcome = predictions.predict(get_registry(), name, form_rows(form, model), caller("web"))
+    except ValidationError as exc:
+        for error in exc.errors:
+            index = model.schema.names.index(error.field) if error.field else 0
+            form[field_name(index)].errors = [
+                *form[field_name(index)].errors,
+                messages.render(error, gettext),
+            ]
+        return render_template("web/model.html", model=model, form=form), 422
+    return render_template("web/result.html", model=model, outcome=outcome)
+
+
+def prefill(model: LoadedModel, args: MultiDict[str, str]) -> MultiDict[str, str] | None:
+    """Query parameters named like features fill the form (the result page links back so)."""
+    values = {
+        field_name(i): args[f.name] for i, f in enumerate(model.manifest.features) if f.name in args
+    }
+    return MultiDict(values) if values else None
+
+
+@bp.get("/language/<code>")
+def set_language(code: str) -> ResponseReturnValue:
+    target = request.args.get("next", "")
+    if not _is_local(target):
+        target = url_for("web.index")
+    response = make_response(redirect(target))
+    if code in current_app.config["LANGUAGES"]:
+        response.set_cookie(
+            LANG_COOKIE,
+            code,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
+    return response
+
+
+def _is_local(target: str) -> bool:
+    """Only paths on this site: no scheme, no host, no protocol-relative `//host`."""
+    parts = urlsplit(target)
+    return bool(
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and not parts.scheme
+        and not parts.netloc
+    )

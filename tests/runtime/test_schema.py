@@ -1,0 +1,113 @@
+"""The input schema: every rule, every error at once, no Flask app needed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from modelserve.runtime.errors import ValidationError
+from modelserve.runtime.manifest import Feature
+from modelserve.runtime.messages import render
+from modelserve.runtime.schema import InputSchema
+
+FEATURES = [
+    Feature("hours", "number", min=0, max=24),
+    Feature("count", "integer"),
+    Feature("color", "category", choices=["red", "green", 3]),
+    Feature("note", "text", required=False, max_length=5),
+]
+GOOD = {"hours": 5, "count": 2, "color": "red", "note": "hi"}
+
+
+def problems(rows: list[object], **options: bool) -> list[tuple[int | None, str | None, str]]:
+    with pytest.raises(ValidationError) as info:
+        InputSchema(FEATURES, **options).validate(rows)
+    return [(e.row, e.field, e.code) for e in info.value.errors]
+
+
+def test_valid_rows_become_typed_columns() -> None:
+    cols = InputSchema(FEATURES).validate(
+        [GOOD, {**GOOD, "hours": "7.5", "color": "3", "note": ""}]
+    )
+    assert cols.n_rows == 2
+    assert cols.values[0] == [5.0, 7.5]
+    assert cols.values[2] == ["red", 3]
+    assert cols.values[3] == ["hi", None]
+    assert cols.rows()[1]["color"] == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("abc", "not_a_number"),
+        ("", "required"),
+        ("   ", "required"),
+        (None, "required"),
+        (True, "not_a_number"),
+        ({"a": 1}, "not_a_number"),
+        ([1], "not_a_number"),
+        (math.nan, "not_finite"),
+        (math.inf, "not_finite"),
+        ("NaN", "not_finite"),
+        ("-Infinity", "not_finite"),
+        ("1e999", "not_finite"),
+        (10**400, "not_finite"),
+        ("10**400", "not_a_number"),
+        ("1_000", "not_a_number"),
+        ("0x10", "not_a_number"),
+        (-0.5, "below_min"),
+        ("24.01", "above_max"),
+    ],
+)
+def test_bad_numbers_name_the_field_and_rule(value: object, code: str) -> None:
+    assert problems([{**GOOD, "hours": value}]) == [(0, "hours", code)]
+
+
+def test_integers_must_be_whole() -> None:
+    assert problems([{**GOOD, "count": 2.5}]) == [(0, "count", "not_an_integer")]
+    assert InputSchema(FEATURES).validate([{**GOOD, "count": "4"}]).values[1] == [4.0]
+
+
+@pytest.mark.parametrize("value", ["blue", "RED", True, ["red"], 3.5])
+def test_unknown_categories_are_refused(value: object) -> None:
+    assert problems([{**GOOD, "color": value}]) == [(0, "color", "not_a_choice")]
+
+
+def test_text_rules() -> None:
+    assert problems([{**GOOD, "note": "too long"}]) == [(0, "note", "too_long")]
+    assert problems([{**GOOD, "note": 5}]) == [(0, "note", "not_text")]
+
+
+def test_every_problem_of_every_row_is_reported_at_once() -> None:
+    rows = [GOOD, {"hours": -1, "color": "blue", "extra": 1}, "not a row"]
+    assert problems(rows) == [
+        (1, "hours", "below_min"),
+        (1, "count", "required"),
+        (1, "color", "not_a_choice"),
+        (1, "extra", "unknown_field"),
+        (2, None, "row_not_object"),
+    ]
+
+
+def test_unknown_fields_can_be_ignored_by_setting() -> None:
+    cols = InputSchema(FEATURES, ignore_unknown=True).validate([{**GOOD, "extra": 1}])
+    assert cols.n_rows == 1
+
+
+def test_messages_name_the_rule_with_its_bound() -> None:
+    with pytest.raises(ValidationError) as info:
+        InputSchema(FEATURES).validate([{**GOOD, "hours": 30, "color": "x"}])
+    rendered = [render(e) for e in info.value.errors]
+    assert rendered == ["must be at most 24", "must be one of: red, green, 3"]
+
+
+def test_example_row_is_valid_and_json_schema_matches() -> None:
+    schema = InputSchema(FEATURES)
+    example = schema.example_row()
+    assert schema.validate([example]).n_rows == 1
+    js = schema.json_schema()
+    assert js["required"] == ["hours", "count", "color"]
+    assert js["properties"]["hours"] == {"type": "number", "minimum": 0, "maximum": 24}
+    assert js["properties"]["color"] == {"enum": ["red", "green", 3]}
+    assert js["additionalProperties"] is False
