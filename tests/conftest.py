@@ -15,9 +15,12 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from modelserve import create_app
 from modelserve.demo import ensure_demo_models
+from modelserve.extensions import db
 from modelserve.runtime.registry import Registry, load_source
+from modelserve.services import accounts
+from tests.pg import PostgresServer, create_database, drop_database
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @pytest.fixture(scope="session")
@@ -35,20 +38,63 @@ def demo_registry(demo_dir: Path) -> Registry:
     return registry
 
 
+def app_with_tables(settings: dict[str, object]) -> Flask:
+    """create_app, then the tables (migrations themselves are tested in tests/storage)."""
+    app = create_app(settings)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server: the one .ci/run started, or a throwaway cluster."""
+    given = os.environ.get("MODELSERVE_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    server = PostgresServer()
+    server.start()
+    yield server.url
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage and history test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url = create_database(request.getfixturevalue("postgres_server"))
+    yield url
+    drop_database(url)
+
+
 @pytest.fixture
-def make_app(tmp_path: Path, demo_registry: Registry):
-    """Build an app on a fresh instance folder; keyword arguments override settings."""
+def make_app(tmp_path: Path, demo_registry: Registry) -> Iterator:
+    """Build an app on a fresh instance folder and database; keywords override settings."""
+    made: list[Flask] = []
 
     def make(**config: object) -> Flask:
         settings: dict[str, object] = {
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "REGISTRY": demo_registry,
             "TESTING": True,
+            "HISTORY": "sync",
+            "LOGIN_RATE_LIMIT": "1000 per minute",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         }
         settings.update(config)
-        return create_app(settings)
+        app = app_with_tables(settings)
+        made.append(app)
+        return app
 
-    return make
+    yield make
+    for app in made:
+        app.extensions["modelserve.history"].close()
+        with app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -98,3 +144,23 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
             "--disable-sync",
         ],
     }
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def users(app: Flask) -> dict[str, int]:
+    """An admin `ada` and a user `bob`, both with PASSWORD."""
+    with app.app_context():
+        ada = accounts.create_user(db.session, "ada", PASSWORD, role="admin")
+        bob = accounts.create_user(db.session, "bob", PASSWORD)
+        return {"ada": ada.id, "bob": bob.id}
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD, **extra: str):
+    token = csrf_token(client, "/account/login")
+    return client.post(
+        "/account/login",
+        data={"csrf_token": token, "username": username, "password": password, **extra},
+    )

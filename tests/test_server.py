@@ -2,75 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.live import MODELSERVE, call, serving
+from tests.pg import free_port
+
 pytestmark = pytest.mark.server
-MODELSERVE = str(Path(sys.executable).with_name("modelserve"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def call(url: str, body: object | None = None, method: str | None = None) -> tuple[int, dict, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, dict(error.headers), json.loads(error.read())
-
-
-@contextmanager
-def serving(args: list[str], instance: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
-    env = {**os.environ, "MODELSERVE_INSTANCE_PATH": str(instance)}
-    log = (instance.parent / f"server-{port}.log").open("w")
-    process = subprocess.Popen(
-        [MODELSERVE, *args, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (instance.parent / f"server-{port}.log").read_text()
-            try:
-                if call(f"{base}/readyz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not become ready")
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
 
 
 def test_gunicorn_serves_the_models_and_stops_gracefully(demo_dir: Path, tmp_path: Path) -> None:

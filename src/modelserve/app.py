@@ -10,13 +10,16 @@ from urllib.parse import urlencode
 from flask import Flask, Response, request
 from flask_babel import get_locale
 
-from . import api, health, web
+from . import admin, api, auth, health, web
+from .auth.session import register_login
 from .config import instance_path, load_config, model_paths
 from .context import request_id
+from .database import register_database
 from .errors import register_errorhandlers
-from .extensions import babel, bootstrap, csrf
+from .extensions import babel, bootstrap, csrf, db, limiter
 from .logs import register_logging
 from .runtime.registry import Registry, load_source
+from .services.access import AccessGate
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -30,6 +33,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     load_config(app, config)
     register_logging(app)
     register_extensions(app)
+    register_database(app)
+    register_login(app)
     register_models(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -55,12 +60,16 @@ def register_extensions(app: Flask) -> None:
     )
     bootstrap.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
 
 
 def register_models(app: Flask) -> None:
     """Load every model once, at start-up, and run a warm-up prediction through each."""
+    app.extensions["modelserve.gate"] = AccessGate(lambda: db.session)
     if app.config.get("REGISTRY") is not None:  # built by the caller (`modelserve serve`, tests)
         registry = app.config["REGISTRY"]
+    elif not app.config["LOAD_MODELS"]:
+        registry = Registry([])
     else:
         options = {
             "trusted_types": app.config["TRUSTED_TYPES"],
@@ -78,6 +87,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
     csrf.exempt(api.bp)  # the JSON API reads no cookies, so there is nothing to forge
     csrf.exempt(health.bp)
 
@@ -98,9 +109,10 @@ def register_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from .cli import models  # noqa: PLC0415 - the CLI imports the app factory lazily too
+    from .cli import app_commands  # noqa: PLC0415 - the CLI imports the app factory lazily too
 
-    app.cli.add_command(models)
+    for command in app_commands():
+        app.cli.add_command(command)
 
 
 def format_number(value: Any) -> str:
@@ -113,10 +125,14 @@ def format_number(value: Any) -> str:
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["num"] = format_number
+    app.jinja_env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S UTC")
     app.jinja_env.filters["prefill_query"] = lambda row: urlencode(
         {k: format_number(v) for k, v in row.items() if v is not None}
     )
 
     @app.context_processor
-    def language() -> dict[str, str]:
-        return {"current_lang": str(get_locale() or "en")}
+    def language() -> dict[str, Any]:
+        return {
+            "current_lang": str(get_locale() or "en"),
+            "self_registration": app.config["SELF_REGISTRATION"],
+        }

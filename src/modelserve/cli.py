@@ -10,10 +10,12 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
 
 from .config import instance_path
 from .runtime.errors import RuntimeFault
 from .runtime.manifest import Manifest
+from .runtime.registry import discover
 from .server import ServeOptions, run_gunicorn, run_waitress
 from .services import catalog
 
@@ -75,7 +77,21 @@ def _default_server() -> str:
     return "waitress" if sys.platform == "win32" else "gunicorn"
 
 
-@click.group()
+def _cli_app() -> Flask:
+    """The app behind database commands: no models are loaded for them."""
+    from .app import create_app  # noqa: PLC0415
+
+    return create_app({"LOAD_MODELS": False})
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_cli_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
 @click.version_option(package_name="modelserve")
 def main() -> None:
     """Deploy trained models as a web form and a JSON API."""
@@ -92,7 +108,7 @@ def main() -> None:
 @serve_options
 def serve(paths: tuple[Path, ...], trust: tuple[str, ...], server: str, **options: Any) -> None:
     """Serve model files or model folders (default: the instance folder's models)."""
-    sources = list(paths) or [p for p in sorted(models_dir().glob("*")) if p.is_dir()]
+    sources = list(paths) or discover(models_dir())
     if not sources:
         raise click.UsageError(
             "no models: give model files or folders, or run `modelserve models add`"
@@ -118,9 +134,14 @@ def demo(retrain: bool, server: str, **options: Any) -> None:
 
 def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
     from .app import create_app  # noqa: PLC0415
+    from .database import upgrade  # noqa: PLC0415
 
     def factory() -> Flask:
         return create_app(config)
+
+    migrator = create_app({**config, "LOAD_MODELS": False})
+    if migrator.config["AUTO_MIGRATE"]:
+        upgrade(migrator)
 
     app = _build(factory) if options.preload or server == "waitress" else None
     os.environ.setdefault("MODELSERVE_INSTANCE_PATH", instance_path())
@@ -233,7 +254,7 @@ def models_list(folder: Path | None) -> None:
 @click.option("--trust", multiple=True, metavar="TYPE")
 def models_check(paths: Sequence[Path], trust: tuple[str, ...]) -> None:
     """Load each model and run an example prediction; exit 1 if any fails."""
-    sources = list(paths) or [p for p in sorted(models_dir().glob("*")) if p.is_dir()]
+    sources = list(paths) or discover(models_dir())
     results = catalog.check_sources(sources, trusted_types=trust)
     for result in results:
         click.echo(f"{'ok  ' if result.ok else 'FAIL'} {result.source}: {result.detail}")
@@ -241,3 +262,145 @@ def models_check(paths: Sequence[Path], trust: tuple[str, ...]) -> None:
             click.echo(f"     note: {note}")
     if not all(r.ok for r in results):
         sys.exit(1)
+
+
+@click.group()
+def users() -> None:
+    """Create and manage user accounts."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Give the user the admin role.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def users_create(name: str, admin: bool, password_stdin: bool) -> None:
+    """Create user NAME (the password is asked for, or read with --password-stdin)."""
+    from .extensions import db  # noqa: PLC0415
+    from .services import accounts  # noqa: PLC0415
+
+    password = _read_password(password_stdin)
+    try:
+        user = accounts.create_user(db.session, name, password, role="admin" if admin else "user")
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {user.role} {user.username}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users.command("list")
+@with_appcontext
+def users_list() -> None:
+    """List the users."""
+    from .extensions import db  # noqa: PLC0415
+    from .services import accounts  # noqa: PLC0415
+
+    for user in accounts.list_users(db.session):
+        click.echo(f"{user.username}\t{user.role}\t{'active' if user.active else 'disabled'}")
+
+
+@click.group()
+def tokens() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    default=["predict"],
+    show_default=True,
+    type=click.Choice(["predict", "history:read", "admin"]),
+)
+@click.option("--name", default="cli", show_default=True)
+@click.option("--expires", default="", help="Lifetime such as 90d or 12h (default: never).")
+@with_appcontext
+def tokens_create(username: str, scopes: tuple[str, ...], name: str, expires: str) -> None:
+    """Create a token for USERNAME and print it (it is shown only this once)."""
+    from .extensions import db  # noqa: PLC0415
+    from .services import accounts  # noqa: PLC0415
+    from .services import tokens as token_service  # noqa: PLC0415
+
+    user = accounts.find_user(db.session, username)
+    if user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    try:
+        lifetime = token_service.parse_duration(expires) if expires else None
+        issued = token_service.create_token(
+            db.session, user, name=name, scopes=list(scopes), expires_in=lifetime
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(issued.plaintext)
+
+
+@tokens.command("list")
+@click.argument("username", required=False)
+@with_appcontext
+def tokens_list(username: str | None) -> None:
+    """List tokens (of USERNAME, or all)."""
+    from .extensions import db  # noqa: PLC0415
+    from .services import accounts  # noqa: PLC0415
+    from .services import tokens as token_service  # noqa: PLC0415
+
+    user = accounts.find_user(db.session, username) if username else None
+    if username and user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    for token in token_service.tokens_of(db.session, user):
+        click.echo(
+            f"{token.id}\t{token.user.username}\t{token.name}\tms_{token.prefix}_…"
+            f"\t{token.scopes}\t{token.state()}"
+        )
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke token TOKEN_ID (see `tokens list`)."""
+    from .extensions import db  # noqa: PLC0415
+    from .services import tokens as token_service  # noqa: PLC0415
+    from .storage.tables import ApiToken  # noqa: PLC0415
+
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise click.ClickException(f"no token {token_id}")
+    token_service.revoke(db.session, token)
+    click.echo(f"revoked token {token_id}")
+
+
+@click.group()
+def history() -> None:
+    """Prediction history maintenance."""
+
+
+@history.command("purge")
+@click.option("--older-than", required=True, help="Age such as 90d: older records are deleted.")
+@with_appcontext
+def history_purge(older_than: str) -> None:
+    """Delete history records older than --older-than (retention)."""
+    from .extensions import db  # noqa: PLC0415
+    from .services import history as history_service  # noqa: PLC0415
+    from .services.tokens import parse_duration  # noqa: PLC0415
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    click.echo(f"deleted {history_service.purge(db.session, age)} records older than {older_than}")
+
+
+def app_commands() -> list[click.Command]:
+    """The command groups also registered on the app's CLI (`flask --app modelserve ...`)."""
+    return [models, users, tokens, history]
+
+
+for _group in (users, tokens, history):
+    main.add_command(_group)

@@ -13,6 +13,8 @@ from typing import Any
 
 from flask import Flask
 
+from .runtime.registry import discover
+
 DEFAULTS: dict[str, Any] = {
     # Model folders or files to serve, separated by os.pathsep; empty: instance/models/*.
     "MODELS": "",
@@ -38,6 +40,27 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     "WTF_CSRF_TIME_LIMIT": 3600 * 8,
     "JSON_SORT_KEYS": False,
+    # The database: SQLite in the instance folder unless a URL is given (PostgreSQL:
+    # postgresql+psycopg://user:password@host/dbname).
+    "DATABASE_URL": "",
+    # Apply database migrations when `modelserve serve`/`demo` starts.
+    "AUTO_MIGRATE": True,
+    # History durability: "async" (batched, off the request path) or "sync" (committed first).
+    "HISTORY": "async",
+    "HISTORY_FLUSH_INTERVAL": 0.1,
+    # Anyone may create an account when true; otherwise admins create users.
+    "SELF_REGISTRATION": False,
+    # Sign-in attempts per client address (Flask-Limiter syntax).
+    "LOGIN_RATE_LIMIT": "10 per minute; 50 per hour",
+    # Shared rate-limit storage (e.g. redis://host:6379/0); per process when empty.
+    "REDIS_URL": "",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Load and warm up the models (off for commands that only touch the database).
+    "LOAD_MODELS": True,
 }
 
 
@@ -55,6 +78,11 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(Path(app.instance_path))
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"] or (
+        f"sqlite:///{Path(app.instance_path) / 'modelserve.db'}"
+    )
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+    app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
 
 
 def instance_secret(folder: Path) -> str:
@@ -80,5 +108,4 @@ def model_paths(app: Flask) -> list[Path]:
     paths = [Path(str(p)).expanduser() for p in items if str(p).strip()]
     if paths:
         return paths
-    models_dir = Path(app.instance_path) / "models"
-    return sorted(p for p in models_dir.iterdir() if p.is_dir()) if models_dir.is_dir() else []
+    return discover(Path(app.instance_path) / "models")

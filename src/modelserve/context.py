@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 
 from flask import current_app, g, request
+from flask_login import current_user
 
 from .runtime.registry import Registry
-from .services.predictions import Caller
+from .services import predictions
+from .services.access import AccessGate
+from .storage.history import HistoryWriter
 
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -16,6 +20,16 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 def get_registry() -> Registry:
     registry: Registry = current_app.extensions["modelserve.registry"]
     return registry
+
+
+def get_history() -> HistoryWriter:
+    writer: HistoryWriter = current_app.extensions["modelserve.history"]
+    return writer
+
+
+def get_gate() -> AccessGate:
+    gate: AccessGate = current_app.extensions["modelserve.gate"]
+    return gate
 
 
 def request_id() -> str:
@@ -27,7 +41,34 @@ def request_id() -> str:
     return rid
 
 
-def caller(source: str) -> Caller:
-    return Caller(
-        source=source, request_id=request_id(), log_inputs=bool(current_app.config["LOG_INPUTS"])
+def caller(source: str) -> predictions.Caller:
+    """Who is asking: the API's token holder, or the signed-in user of a page."""
+    log_inputs = bool(current_app.config["LOG_INPUTS"])
+    token = g.get("api_token")
+    if token is not None:
+        return predictions.Caller(
+            source,
+            request_id(),
+            log_inputs,
+            token.user_id,
+            token.user.role,
+            token.id,
+            tuple(token.scope_list),
+        )
+    if source == "web" and current_user.is_authenticated:
+        user = current_user.record
+        return predictions.Caller(source, request_id(), log_inputs, user.id, user.role)
+    return predictions.Caller(source, request_id(), log_inputs)
+
+
+def predict(name: str, rows: Sequence[object], source: str) -> predictions.Outcome:
+    """The one prediction path of every door: access, validation, deadline, history, log."""
+    return predictions.predict(
+        get_registry(),
+        name,
+        rows,
+        caller(source),
+        max_rows=int(current_app.config["MAX_ROWS"]),
+        gate=get_gate(),
+        recorder=get_history(),
     )

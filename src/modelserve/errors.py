@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .context import request_id
@@ -18,33 +20,51 @@ from .runtime.errors import (
     TooManyRowsError,
     ValidationError,
 )
+from .services.access import AccessDeniedError
+from .services.history import RecordNotFoundError
+from .services.tokens import TokenError
+from .storage.history import HistoryUnavailableError
 
 log = logging.getLogger("modelserve.errors")
+# RFC 9110 reason phrases: with "type": "about:blank" the title is the status's phrase.
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class ApiProblem(Exception):
     """Raise from an API view to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
         super().__init__(detail)
-        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.status, self.detail, self.extra = status, detail, extra
 
 
 def wants_json() -> bool:
     """API paths always get JSON; other paths get it only when the client prefers it."""
     if request.path.startswith("/api/"):
         return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return (
-        best == "application/json"
-        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-    )
+    accept = request.accept_mimetypes
+    best = accept.best_match(["text/html", "application/json"])
+    return best == "application/json" and accept[best] > accept["text/html"]
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+def problem(status: int, detail: str, **extra: Any) -> Response:
     body = {
         "type": "about:blank",
-        "title": title,
+        "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         "instance": request.path,
@@ -57,7 +77,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     return response
 
 
-def page_title(status: int, fallback: str) -> str:
+def page_title(status: int) -> str:
     """The heading of an HTML error page, in the reader's language."""
     titles = {
         400: gettext("Bad request"),
@@ -67,24 +87,28 @@ def page_title(status: int, fallback: str) -> str:
         413: gettext("Too large"),
         415: gettext("Unsupported content type"),
         422: gettext("Invalid input"),
+        429: gettext("Too many requests"),
         500: gettext("Server error"),
         503: gettext("Temporarily unavailable"),
     }
-    return titles.get(status, fallback)
+    return titles.get(status, TITLES.get(status, str(status)))
 
 
-def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
-    return render_template(
-        "errors/error.html", status=status, title=page_title(status, title), detail=detail
-    ), status
-
-
-def respond(status: int, title: str, detail: str, **extra: Any) -> Response | tuple[str, int]:
-    return (
-        problem(status, title, detail, **extra)
-        if wants_json()
-        else error_page(status, title, detail)
+def error_page(status: int, detail: str) -> tuple[str, int]:
+    page = render_template(
+        "errors/error.html", status=status, title=page_title(status), detail=detail
     )
+    return page, status
+
+
+def respond(status: int, detail: str, **extra: Any) -> Response:
+    body = problem(status, detail, **extra) if wants_json() else error_page(status, detail)
+    return current_app.make_response(body)
+
+
+def retry_later(response: Response) -> Response:
+    response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER"])
+    return response
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -95,19 +119,14 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def on_validation(exc: ValidationError) -> Response | tuple[str, int]:
-    return respond(
-        422,
-        "Unprocessable Content",
-        gettext("The input is not valid: %(count)d problem(s).", count=len(exc.errors)),
-        errors=validation_errors(exc),
-    )
+def on_validation(exc: ValidationError) -> Response:
+    detail = gettext("The input is not valid: %(count)d problem(s).", count=len(exc.errors))
+    return respond(422, detail, errors=validation_errors(exc))
 
 
-def on_too_many_rows(exc: TooManyRowsError) -> Response | tuple[str, int]:
+def on_too_many_rows(exc: TooManyRowsError) -> Response:
     return respond(
         413,
-        "Content Too Large",
         gettext(
             "%(rows)d rows sent; at most %(cap)d are accepted per request.",
             rows=exc.rows,
@@ -116,48 +135,91 @@ def on_too_many_rows(exc: TooManyRowsError) -> Response | tuple[str, int]:
     )
 
 
-def on_model_not_found(exc: ModelNotFoundError) -> Response | tuple[str, int]:
-    return respond(404, "Not Found", gettext("There is no model named “%(name)s”.", name=exc.name))
+def on_model_not_found(exc: ModelNotFoundError) -> Response:
+    return respond(404, gettext("There is no model named “%(name)s”.", name=exc.name))
 
 
-def on_deadline(exc: DeadlineExceededError) -> Response | tuple[str, int]:
+def on_deadline(exc: DeadlineExceededError) -> Response:
     log.warning(
         "deadline exceeded",
         extra={"fields": {"request_id": request_id(), "deadline_s": exc.seconds}},
     )
-    response = current_app.make_response(
+    return retry_later(
         respond(
             503,
-            "Service Unavailable",
             gettext(
                 "The prediction did not finish within %(seconds)s s; try again shortly.",
                 seconds=f"{exc.seconds:g}",
             ),
         )
     )
-    response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER"])
+
+
+def on_access_denied(exc: AccessDeniedError) -> ResponseReturnValue:
+    if exc.sign_in and not wants_json():
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if exc.sign_in:
+        response = problem(
+            401,
+            gettext(
+                "This model needs a signed-in user: send an API token as “Authorization: Bearer …”."
+            ),
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="modelserve"'
+        return response
+    return respond(403, gettext("You may not use the model “%(name)s”.", name=exc.model))
+
+
+def on_token_error(exc: TokenError) -> Response:
+    """RFC 6750: 400 invalid_request, 401 invalid_token (or none), 403 insufficient_scope."""
+    status = {"invalid_request": 400, "insufficient_scope": 403}.get(exc.code, 401)
+    response = problem(status, str(exc))
+    challenge = 'Bearer realm="modelserve"'
+    if exc.code:  # header values are latin-1: keep the description plain ASCII
+        description = str(exc).encode("ascii", "replace").decode().replace('"', "'")
+        challenge += f', error="{exc.code}", error_description="{description}"'
+    response.headers["WWW-Authenticate"] = challenge
     return response
 
 
+def on_database_down(exc: Exception) -> Response:
+    log.warning(
+        "database unavailable",
+        extra={"fields": {"request_id": request_id(), "error": str(exc).splitlines()[0][:300]}},
+    )
+    return retry_later(
+        respond(
+            503, gettext("The database is unavailable; nothing was recorded. Try again shortly.")
+        )
+    )
+
+
+def on_record_not_found(exc: RecordNotFoundError) -> Response:
+    return respond(404, gettext("There is no such record."))
+
+
 def on_api_problem(exc: ApiProblem) -> Response:
-    return problem(exc.status, exc.title, exc.detail, **exc.extra)
+    return problem(exc.status, exc.detail, **exc.extra)
 
 
-def on_csrf(exc: CSRFError) -> Response | tuple[str, int]:
+def on_csrf(exc: CSRFError) -> Response:
     return respond(
         400,
-        "Bad Request",
         gettext(
             "The form was not sent from this site or has expired. Reload the page and try again."
         ),
     )
 
 
-def on_http(exc: HTTPException) -> Response | tuple[str, int]:
+def on_http(exc: HTTPException) -> Response:
     status = exc.code or 500
-    response = current_app.make_response(respond(status, exc.name, _http_detail(status)))
+    response = respond(status, _http_detail(status))
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+    if status == 429 and exc.response is not None:  # Flask-Limiter's Retry-After and limits
+        for name, value in exc.response.headers.items():
+            if name.lower().startswith(("retry-after", "x-ratelimit")):
+                response.headers[name] = value
     return response
 
 
@@ -168,25 +230,34 @@ def _http_detail(status: int) -> str:
         405: gettext("This address does not accept that method."),
         413: gettext("The request body is larger than this server accepts."),
         415: gettext("This content type is not accepted here."),
+        429: gettext("Too many attempts. Wait a moment and try again."),
     }
     return details.get(status, gettext("The request failed."))
 
 
-def on_unexpected(exc: Exception) -> Response | tuple[str, int]:
+def on_unexpected(exc: Exception) -> Response:
     log.exception("unhandled error", extra={"fields": {"request_id": request_id()}})
     return respond(
         500,
-        "Internal Server Error",
         gettext("Something went wrong on our side; it has been logged as %(id)s.", id=request_id()),
     )
 
 
 def register_errorhandlers(app: Flask) -> None:
-    app.register_error_handler(ValidationError, on_validation)
-    app.register_error_handler(TooManyRowsError, on_too_many_rows)
-    app.register_error_handler(ModelNotFoundError, on_model_not_found)
-    app.register_error_handler(DeadlineExceededError, on_deadline)
-    app.register_error_handler(ApiProblem, on_api_problem)
-    app.register_error_handler(CSRFError, on_csrf)
-    app.register_error_handler(HTTPException, on_http)
-    app.register_error_handler(Exception, on_unexpected)
+    handlers: dict[type[Exception], Any] = {
+        ValidationError: on_validation,
+        TooManyRowsError: on_too_many_rows,
+        ModelNotFoundError: on_model_not_found,
+        DeadlineExceededError: on_deadline,
+        ApiProblem: on_api_problem,
+        AccessDeniedError: on_access_denied,
+        TokenError: on_token_error,
+        HistoryUnavailableError: on_database_down,
+        OperationalError: on_database_down,
+        RecordNotFoundError: on_record_not_found,
+        CSRFError: on_csrf,
+        HTTPException: on_http,
+        Exception: on_unexpected,
+    }
+    for error, handler in handlers.items():
+        app.register_error_handler(error, handler)

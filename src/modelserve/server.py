@@ -42,6 +42,7 @@ def run_gunicorn(factory: Callable[[], Flask], options: ServeOptions) -> None:
         "proc_name": "modelserve",
         # gunicorn >= 24 opens a control socket at a fixed path; two servers would collide.
         "control_socket_disable": True,
+        "worker_exit": _flush_history,
     }
 
     class Application(BaseApplication):  # type: ignore[misc]
@@ -57,6 +58,13 @@ def run_gunicorn(factory: Callable[[], Flask], options: ServeOptions) -> None:
             return app
 
     Application().run()
+
+
+def _flush_history(_arbiter: object, _worker: object) -> None:
+    """A worker stopping gracefully (SIGTERM) writes out its queued history first."""
+    from .storage.history import close_all  # noqa: PLC0415
+
+    close_all()
 
 
 def run_waitress(app: Flask, options: ServeOptions) -> None:

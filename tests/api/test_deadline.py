@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from flask.testing import FlaskClient
 
-from modelserve import create_app
 from modelserve.runtime.registry import Registry, load_source
+from tests.conftest import app_with_tables
 from tests.support import numeric_pipeline, save
 
 
@@ -33,9 +33,10 @@ class SlowModel:
 def test_a_slow_prediction_gets_503_with_retry_after(tmp_path: Path, caplog) -> None:
     path = save(SlowModel(numeric_pipeline()[0], delay=0.5), tmp_path / "slow.joblib")
     registry = Registry([load_source(path)], timeout=0.1)
-    app = create_app(
+    app = app_with_tables(
         {
             "INSTANCE_PATH": str(tmp_path / "i"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
             "REGISTRY": registry,
             "TESTING": True,
             "RETRY_AFTER": 7,

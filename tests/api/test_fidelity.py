@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 from pandas.api.types import is_numeric_dtype
 
-from modelserve import create_app
 from modelserve.services.catalog import add_model
+from tests.conftest import app_with_tables
 from tests.support import mixed_pipeline, numeric_pipeline, save, to_onnx_per_column, to_onnx_tensor
 
 
@@ -28,9 +28,10 @@ def served(app: Flask, name: str, rows: list[dict]) -> tuple[list, np.ndarray]:
 
 
 def app_for(tmp_path: Path, *sources: Path, **config: object) -> Flask:
-    return create_app(
+    return app_with_tables(
         {
             "INSTANCE_PATH": str(tmp_path / "instance"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
             "MODELS": [str(s) for s in sources],
             "TESTING": True,
             **config,

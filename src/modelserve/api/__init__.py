@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+from .auth import authenticate_token
 
-from . import views  # noqa: E402, F401 - registers the routes on bp
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate_token)
+
+from . import history, views  # noqa: E402, F401 - registers the routes on bp

@@ -21,7 +21,6 @@ def json_body(request: Request) -> Any:
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise ApiProblem(
             415,
-            "Unsupported Media Type",
             gettext(
                 "Send the body as application/json (got “%(type)s”).", type=mimetype or "nothing"
             ),
@@ -31,9 +30,7 @@ def json_body(request: Request) -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ApiProblem(
-            400,
-            "Bad Request",
-            gettext("The body is not valid UTF-8 (byte %(position)d).", position=exc.start),
+            400, gettext("The body is not valid UTF-8 (byte %(position)d).", position=exc.start)
         ) from None
     try:
         # NaN and Infinity are not JSON, but clients send them: let validation name the field.
@@ -41,7 +38,6 @@ def json_body(request: Request) -> Any:
     except json.JSONDecodeError as exc:
         raise ApiProblem(
             400,
-            "Bad Request",
             gettext(
                 "The body is not valid JSON: %(reason)s at line %(line)d, column %(column)d.",
                 reason=exc.msg,
@@ -49,8 +45,12 @@ def json_body(request: Request) -> Any:
                 column=exc.colno,
             ),
         ) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+        raise ApiProblem(
+            400, gettext("The body is not valid JSON: %(reason)s.", reason=str(exc).split(";")[0])
+        ) from None
     except RecursionError:
-        raise ApiProblem(400, "Bad Request", gettext("The body nests too deeply.")) from None
+        raise ApiProblem(400, gettext("The body nests too deeply.")) from None
 
 
 def rows_of(body: Any) -> list[Any]:

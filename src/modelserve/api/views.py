@@ -8,7 +8,8 @@ from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
-from ..context import caller, get_registry
+from ..context import caller, get_gate, get_registry
+from ..context import predict as run_prediction
 from ..runtime.registry import LoadedModel
 from ..services import predictions
 from . import bp
@@ -28,12 +29,14 @@ def summary(model: LoadedModel) -> dict[str, Any]:
 
 @bp.get("/models")
 def list_models() -> ResponseReturnValue:
-    return jsonify({"models": [summary(m) for m in get_registry()]})
+    visible = get_gate().visible(get_registry(), caller("api"))
+    return jsonify({"models": [summary(m) for m in visible]})
 
 
 @bp.get("/models/<name>")
 def describe_model(name: str) -> ResponseReturnValue:
     model = get_registry().get(name)
+    get_gate().check(model, caller("api"))
     manifest = model.manifest
     lang = str(get_locale() or "en")
     features = [
@@ -65,10 +68,6 @@ def describe_model(name: str) -> ResponseReturnValue:
 
 @bp.post("/models/<name>/predict")
 def predict(name: str) -> ResponseReturnValue:
-    registry = get_registry()
-    registry.get(name)  # an unknown model is a 404 before the body is even read
-    rows = rows_of(json_body(request))
-    outcome = predictions.predict(
-        registry, name, rows, caller("api"), max_rows=int(current_app.config["MAX_ROWS"])
-    )
+    get_registry().get(name)  # an unknown model is a 404 before the body is even read
+    outcome = run_prediction(name, rows_of(json_body(request)), "api")
     return jsonify(predictions.as_json(outcome))

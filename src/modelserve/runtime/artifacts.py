@@ -15,21 +15,13 @@ import importlib.metadata
 import io
 import os
 import pickle
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from .errors import ModelLoadError, UnsafeArtifactError
+from .manifest import FORMAT_BY_SUFFIX
 
-FORMAT_BY_SUFFIX = {
-    ".joblib": "joblib",
-    ".pkl": "pickle",
-    ".pickle": "pickle",
-    ".skops": "skops",
-    ".onnx": "onnx",
-    ".keras": "keras",
-    ".h5": "h5",
-    ".hdf5": "h5",
-}
 PINNED_FORMATS = frozenset({"joblib", "pickle", "h5"})
 
 
@@ -162,9 +154,14 @@ def _load_keras(path: Path, sha256: str | None, _trusted: list[str]) -> Any:
         raise ModelLoadError(
             f"{path.name}: Keras models need the optional extra: pip install 'modelserve[keras]'"
         ) from exc
-    if sha256 is not None:
-        _verified_bytes(path, sha256)
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    if sha256 is None:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    # Load the verified bytes themselves, from a private copy, never the path again.
+    data = _verified_bytes(path, sha256)
+    with tempfile.TemporaryDirectory(prefix="modelserve-") as folder:
+        private = Path(folder) / f"model{path.suffix}"
+        private.write_bytes(data)
+        return keras.saving.load_model(private, compile=False, safe_mode=True)
 
 
 _LOADERS = {

@@ -7,6 +7,7 @@ columns), the output classes and their display labels, and the pins that make lo
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -23,6 +24,18 @@ FEATURE_TYPES = ("number", "integer", "category", "text")
 TASKS = ("classification", "regression")
 ROLES = ("preprocess", "model")
 INPUT_KINDS = ("frame", "array")
+ROLE_NAMES = ("user", "admin")
+ACCESS_LEVELS = ("public", "signed-in", *(f"role:{r}" for r in ROLE_NAMES))
+FORMAT_BY_SUFFIX = {
+    ".joblib": "joblib",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".skops": "skops",
+    ".onnx": "onnx",
+    ".keras": "keras",
+    ".h5": "h5",
+    ".hdf5": "h5",
+}
 
 Localized = dict[str, str]
 Choice = str | int | float
@@ -132,13 +145,13 @@ class Feature:
         feat = cls(
             name=data["name"],
             type=data.get("type", "number"),
-            required=bool(data.get("required", True)),
+            required=_typed(data.get("required", True), bool, "required"),
             min=_num(data.get("min"), "min"),
             max=_num(data.get("max"), "max"),
             step=_num(data.get("step"), "step"),
-            choices=list(data["choices"]) if "choices" in data else None,
-            unit=data.get("unit"),
-            max_length=int(data.get("max_length", 1000)),
+            choices=_choices(data["choices"]) if "choices" in data else None,
+            unit=_typed(data.get("unit"), str, "unit") if "unit" in data else None,
+            max_length=_typed(data.get("max_length", 1000), int, "max_length"),
             label=localized(data.get("label"), "label"),
             help=localized(data.get("help"), "help"),
         )
@@ -175,7 +188,15 @@ class Artifact:
         sha = data.get("sha256")
         if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
             raise ManifestError(f"artifact {file}: sha256 must be 64 lowercase hex digits")
-        return cls(file=file, format=str(data.get("format", "")), role=role, sha256=sha)
+        expected = FORMAT_BY_SUFFIX.get(Path(file).suffix.lower())
+        fmt = data.get("format", expected)
+        if expected is None or fmt != expected:
+            # The format decides the safety rule, so it must be the one the file name says.
+            raise ManifestError(
+                f"artifact {file}: format must be {expected or 'a known one'}, "
+                f"as its suffix says (got {fmt!r})"
+            )
+        return cls(file=file, format=fmt, role=role, sha256=sha)
 
 
 @dataclass
@@ -198,10 +219,12 @@ class Manifest:
     root: Path | None = None
 
     def check(self) -> None:
-        if not NAME_RE.match(self.name):
+        if not NAME_RE.fullmatch(self.name):
             raise ManifestError(
                 f"model name {self.name!r} must be 1-64 lowercase letters, digits, '.', '_' or '-'"
             )
+        if self.access not in ACCESS_LEVELS:
+            raise ManifestError(f"access must be one of {', '.join(ACCESS_LEVELS)}")
         if self.task not in TASKS:
             raise ManifestError(f"task must be one of {', '.join(TASKS)}")
         if self.input not in INPUT_KINDS:
@@ -328,6 +351,21 @@ def _no_unknown(data: object, known: set[str], where: str) -> None:
 def _num(value: object, what: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ManifestError(f"{what} must be a number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ManifestError(f"{what} must be a finite number")
     return float(value)
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ManifestError(f"{what} must be of type {kind.__name__}")
+    return value
+
+
+def _choices(value: object) -> list[Choice]:
+    ok = isinstance(value, list) and all(
+        isinstance(c, str | int | float) and not isinstance(c, bool) for c in value
+    )
+    if not ok:
+        raise ManifestError("choices must be a list of strings or numbers")
+    return cast(list[Choice], value)

@@ -74,7 +74,10 @@ def load_package(folder: Path, *, ignore_unknown: bool = False) -> LoadedModel:
         )
         for a in manifest.artifacts
     ]
-    return _ready(manifest, objects, ignore_unknown, version_mismatches(manifest.libraries))
+    notes = version_mismatches(manifest.libraries)
+    for note in notes:
+        log.warning("%s: %s", manifest.name, note)
+    return _ready(manifest, objects, ignore_unknown, notes)
 
 
 def load_file(
@@ -103,7 +106,43 @@ def _ready(
 ) -> LoadedModel:
     engine = build_engine(manifest, objects)
     schema = InputSchema(manifest.features, ignore_unknown=ignore_unknown)
-    return LoadedModel(manifest, schema, engine, notes)
+    model = LoadedModel(manifest, schema, engine, notes)
+    probe(model)
+    return model
+
+
+def probe(model: LoadedModel) -> None:
+    """Predict example rows now, so a model that cannot answer fails at load, not per request:
+    one full row, and one with every optional feature missing."""
+    example = model.schema.example_row()
+    optional = [f.name for f in model.manifest.features if not f.required]
+    rows = (
+        [example, {k: v for k, v in example.items() if k not in optional}]
+        if optional
+        else [example]
+    )
+    for row in rows:
+        try:
+            answer = model.engine.run(model.schema.validate([row]))
+        except Exception as exc:  # any library error: report it as this model's load error
+            what = f"without {', '.join(optional)}" if row is not example else "an example row"
+            raise ModelLoadError(f"{model.name}: cannot predict {what}: {exc}") from exc
+        _check_answer(model, answer)
+
+
+def _check_answer(model: LoadedModel, answer: Prediction) -> None:
+    width = None if answer.probabilities is None else answer.probabilities.shape[-1]
+    if (
+        model.manifest.task == "classification"
+        and width is not None
+        and width != len(answer.classes)
+    ):
+        raise ModelLoadError(
+            f"{model.name}: the model gives {width} probabilities but the "
+            f"manifest lists {len(answer.classes)} classes"
+        )
+    if len(answer.labels) != 1:
+        raise ModelLoadError(f"{model.name}: one row in, {len(answer.labels)} answers out")
 
 
 def discover(folder: Path) -> list[Path]:

@@ -137,16 +137,25 @@ def _coerce_number(feat: Feature, value: object) -> float | int | _Invalid:  # n
 
 
 def _coerce_choice(feat: Feature, value: object) -> Choice | _Invalid:
+    """A listed choice: numbers match by value (1 == 1.0), text exactly or as a number's text."""
     choices = feat.choices or []
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         for choice in choices:
-            if value == choice and type(value) is type(choice):
-                return choice
-        text = str(value).strip()
-        for choice in choices:
-            if text == str(choice):
+            if _same_choice(value, choice):
                 return choice
     return _Invalid("not_a_choice", (("choices", list(choices)),))
+
+
+def _same_choice(value: str | int | float, choice: Choice) -> bool:
+    if isinstance(value, str):
+        text = value.strip()
+        return (
+            text == choice
+            if isinstance(choice, str)
+            else text == str(choice)
+            or (NUMBER_RE.fullmatch(text) is not None and float(text) == choice)
+        )
+    return not isinstance(choice, str) and value == choice
 
 
 def _coerce_text(feat: Feature, value: object) -> str | _Invalid:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..runtime.errors import DeadlineExceededError, TooManyRowsError, ValidationError
 from ..runtime.predictor import Prediction
 from ..runtime.registry import LoadedModel, Registry
+from ..storage.history import HistoryUnavailableError
+from ..storage.tables import new_record_id, utcnow
 
 log = logging.getLogger("modelserve.predictions")
 
@@ -29,25 +32,84 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asks, and through which door."""
+    """Who asks, and through which door. `scopes` is None unless a token is used."""
 
     source: str
     request_id: str
     log_inputs: bool = False
+    user_id: int | None = None
+    role: str | None = None
+    token_id: int | None = None
+    scopes: tuple[str, ...] | None = None
+    job_id: str | None = None
+
+
+class Gate(Protocol):
+    """Refuses a caller a model (raises), or lets it through."""
+
+    def check(self, model: LoadedModel, caller: Caller) -> None: ...
+
+
+class Recorder(Protocol):
+    """Keeps the history records of finished predictions."""
+
+    def record(self, rows: list[dict[str, Any]]) -> None: ...
 
 
 def predict(
-    registry: Registry, name: str, rows: Sequence[object], caller: Caller, *, max_rows: int = 0
+    registry: Registry,
+    name: str,
+    rows: Sequence[object],
+    caller: Caller,
+    *,
+    max_rows: int = 0,
+    gate: Gate | None = None,
+    recorder: Recorder | None = None,
 ) -> Outcome:
-    """Validate every row, run the model under its deadline, log one line."""
+    """Check access, validate every row, run the model under its deadline, record, log."""
     model = registry.get(name)
+    if gate is not None:
+        gate.check(model, caller)
     if max_rows and len(rows) > max_rows:
         raise TooManyRowsError(len(rows), max_rows)
     with _logged(model, rows, caller) as started:
         columns = model.schema.validate(rows)
         prediction = registry.run(model, columns)
-        latency = (time.perf_counter() - started) * 1000
-    return Outcome(model, columns.rows(), prediction, latency)
+        outcome = Outcome(model, columns.rows(), prediction, (time.perf_counter() - started) * 1000)
+        if recorder is not None:
+            recorder.record(history_rows(outcome, caller))
+    return outcome
+
+
+def history_rows(outcome: Outcome, caller: Caller) -> list[dict[str, Any]]:
+    """One history record per predicted row, with its id made now (replays never duplicate)."""
+    manifest = outcome.model.manifest
+    now = utcnow()
+    latency = outcome.latency_ms / max(len(outcome.rows), 1)
+    return [
+        {
+            "id": new_record_id(),
+            "created_at": now,
+            "model": manifest.name,
+            "version": manifest.version,
+            "sha256": outcome.model.sha256,
+            "inputs": {k: _json_value(v) for k, v in row.items()},
+            "label": None if "label" not in answer else str(answer["label"]),
+            "probabilities": answer.get("probabilities"),
+            "value": answer.get("value"),
+            "latency_ms": latency,
+            "user_id": caller.user_id,
+            "token_id": caller.token_id,
+            "source": caller.source,
+            "request_id": caller.request_id,
+            "job_id": caller.job_id,
+        }
+        for row, answer in zip(outcome.rows, rows_json(outcome.prediction), strict=True)
+    ]
+
+
+def _json_value(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 @contextmanager
@@ -61,6 +123,9 @@ def _logged(model: LoadedModel, rows: Sequence[object], caller: Caller) -> Itera
         raise
     except DeadlineExceededError:
         outcome = "deadline_exceeded"
+        raise
+    except HistoryUnavailableError:
+        outcome = "history_unavailable"
         raise
     except Exception:
         outcome = "error"
@@ -78,7 +143,7 @@ def _logged(model: LoadedModel, rows: Sequence[object], caller: Caller) -> Itera
         }
         if caller.log_inputs:
             record["inputs"] = json.dumps(rows, default=str)[:10_000]
-        level = logging.WARNING if outcome in ("deadline_exceeded", "error") else logging.INFO
+        level = logging.INFO if outcome in ("ok", "invalid") else logging.WARNING
         log.log(level, "prediction %s", outcome, extra={"fields": record})
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
-from ..context import caller, get_registry
+from ..auth.views import safe_next
+from ..context import caller, get_gate, get_registry
+from ..context import predict as run_prediction
 from ..runtime import messages
 from ..runtime.errors import ValidationError
 from ..runtime.registry import LoadedModel
-from ..services import predictions
 from . import bp
 from .forms import field_name, form_class, form_rows
 
@@ -22,18 +21,22 @@ LANG_COOKIE = "lang"
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    return render_template("web/index.html", models=list(get_registry()))
+    models = get_gate().visible(get_registry(), caller("web"))
+    return render_template(
+        "web/index.html", models=models, hidden=len(get_registry()) - len(models)
+    )
 
 
 @bp.route("/models/<name>", methods=["GET", "POST"])
 def model_page(name: str) -> ResponseReturnValue:
     model = get_registry().get(name)
+    get_gate().check(model, caller("web"))
     formdata = request.form if request.method == "POST" else prefill(model, request.args)
     form = form_class(model)(formdata=formdata)
     if request.method == "GET" or not form.validate():
         return render_template("web/model.html", model=model, form=form)
     try:
-        outcome = predictions.predict(get_registry(), name, form_rows(form, model), caller("web"))
+        outcome = run_prediction(name, form_rows(form, model), "web")
     except ValidationError as exc:
         for error in exc.errors:
             index = model.schema.names.index(error.field) if error.field else 0
@@ -55,10 +58,7 @@ def prefill(model: LoadedModel, args: MultiDict[str, str]) -> MultiDict[str, str
 
 @bp.get("/language/<code>")
 def set_language(code: str) -> ResponseReturnValue:
-    target = request.args.get("next", "")
-    if not _is_local(target):
-        target = url_for("web.index")
-    response = make_response(redirect(target))
+    response = make_response(redirect(safe_next(request.args.get("next"), url_for("web.index"))))
     if code in current_app.config["LANGUAGES"]:
         response.set_cookie(
             LANG_COOKIE,
@@ -69,14 +69,3 @@ def set_language(code: str) -> ResponseReturnValue:
             secure=current_app.config["SESSION_COOKIE_SECURE"],
         )
     return response
-
-
-def _is_local(target: str) -> bool:
-    """Only paths on this site: no scheme, no host, no protocol-relative `//host`."""
-    parts = urlsplit(target)
-    return bool(
-        target.startswith("/")
-        and not target.startswith(("//", "/\\"))
-        and not parts.scheme
-        and not parts.netloc
-    )

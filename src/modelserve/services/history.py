@@ -1,0 +1,189 @@
+"""The prediction history: who sees what, filters, pages, exports and retention."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from ..storage.tables import PredictionRecord, User, utcnow
+
+PAGE_SIZE = 50
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "model",
+    "version",
+    "label",
+    "value",
+    "probabilities",
+    "inputs",
+    "latency_ms",
+    "user",
+    "source",
+    "request_id",
+    "job_id",
+)
+
+
+class RecordNotFoundError(Exception):
+    """No such record, or not one the viewer may see (the same answer: 404)."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class Filters:
+    model: str = ""
+    version: str = ""
+    label: str = ""
+    user: str = ""
+    since: date | None = None
+    until: date | None = None
+
+    def active(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.__dict__.items() if v not in ("", None)}
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[PredictionRecord]
+    number: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // PAGE_SIZE))
+
+
+def _visible(viewer: Viewer, filters: Filters) -> Select[PredictionRecord]:
+    query = select(PredictionRecord)
+    if not viewer.is_admin:
+        query = query.where(PredictionRecord.user_id == viewer.user_id)
+    elif filters.user:
+        query = query.join(User, PredictionRecord.user_id == User.id).where(
+            func.lower(User.username) == filters.user.lower()
+        )
+    for column, value in (
+        (PredictionRecord.model, filters.model),
+        (PredictionRecord.version, filters.version),
+        (PredictionRecord.label, filters.label),
+    ):
+        if value:
+            query = query.where(column == value)
+    if filters.since:
+        query = query.where(PredictionRecord.created_at >= _start_of(filters.since))
+    if filters.until:
+        query = query.where(
+            PredictionRecord.created_at < _start_of(filters.until + timedelta(days=1))
+        )
+    return query
+
+
+def _start_of(day: date) -> datetime:
+    from datetime import UTC  # noqa: PLC0415
+
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def page(session: Session, viewer: Viewer, filters: Filters, number: int = 1) -> Page:
+    query = _visible(viewer, filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    number = min(max(number, 1), max(1, -(-total // PAGE_SIZE)))
+    ordered = query.order_by(PredictionRecord.created_at.desc(), PredictionRecord.id.desc())
+    records = session.scalars(ordered.limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE))
+    return Page(list(records), number, total)
+
+
+def get(session: Session, viewer: Viewer, record_id: str) -> PredictionRecord:
+    record = session.get(PredictionRecord, record_id[:32])
+    if record is None or not (viewer.is_admin or record.user_id == viewer.user_id):
+        raise RecordNotFoundError(record_id)
+    return record
+
+
+def export(session: Session, viewer: Viewer, filters: Filters) -> Iterator[PredictionRecord]:
+    """Every visible record, oldest first, fetched in chunks."""
+    query = _visible(viewer, filters).order_by(PredictionRecord.created_at, PredictionRecord.id)
+    yield from session.scalars(query.execution_options(yield_per=1000))
+
+
+def as_dict(record: PredictionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "created_at": record.created_at.isoformat(),
+        "model": record.model,
+        "version": record.version,
+        "sha256": record.sha256,
+        "label": record.label,
+        "value": record.value,
+        "probabilities": record.probabilities,
+        "inputs": record.inputs,
+        "latency_ms": record.latency_ms,
+        "user": record.user.username if record.user else None,
+        "source": record.source,
+        "request_id": record.request_id,
+        "job_id": record.job_id,
+    }
+
+
+def neutralize(cell: object) -> object:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
+def csv_lines(records: Iterator[PredictionRecord]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        row = as_dict(record)
+        for key in ("probabilities", "inputs"):
+            row[key] = json.dumps(row[key], ensure_ascii=False)
+        writer.writerow([neutralize(row[c]) for c in CSV_COLUMNS])
+        if buffer.tell() > 1 << 16:
+            yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def jsonl_lines(records: Iterator[PredictionRecord]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(as_dict(record), ensure_ascii=False) + "\n"
+
+
+def purge(session: Session, older_than: timedelta) -> int:
+    """Delete records older than `older_than`; returns how many went."""
+    cutoff = utcnow() - older_than
+    result = session.execute(delete(PredictionRecord).where(PredictionRecord.created_at < cutoff))
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def distinct_values(session: Session, viewer: Viewer, column: str) -> list[str]:
+    """Values of a column the viewer can filter by (for the filter dropdowns)."""
+    col = getattr(PredictionRecord, column)
+    query = select(col).distinct().order_by(col).limit(200)
+    if not viewer.is_admin:
+        query = query.where(PredictionRecord.user_id == viewer.user_id)
+    return [v for v in session.scalars(query) if v is not None]

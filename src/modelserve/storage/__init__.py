@@ -1,0 +1,1 @@
+"""Database tables and the prediction-history writer (SQLAlchemy 2, typed)."""

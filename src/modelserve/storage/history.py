@@ -1,0 +1,253 @@
+"""The prediction-history writer: durability as a choice, like a database's synchronous commit.
+
+- `sync`: each request's records are committed before the response; while the database is
+  unreachable `record` raises `HistoryUnavailableError` (the faces answer 503 + Retry-After).
+- `async` (default): records queue in memory and a background thread writes them in batches
+  at least every `flush_interval` seconds. If the database is unreachable the batch goes to a
+  spool file in the instance folder and is replayed when the database answers again. The queue
+  is flushed on graceful shutdown. A hard kill loses at most the last flush interval.
+
+Records carry their primary key from the moment the prediction is made, and every write is
+an insert that ignores existing keys, so a replayed spool can never duplicate a row.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from .tables import PredictionRecord
+
+log = logging.getLogger("modelserve.history")
+MODES = ("async", "sync")
+_writers: weakref.WeakSet[HistoryWriter] = weakref.WeakSet()
+
+
+class HistoryUnavailableError(Exception):
+    """The database cannot take the record now (sync mode)."""
+
+
+def insert_ignoring_duplicates(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT that skips rows whose id is already stored."""
+    if not rows:
+        return
+    table = PredictionRecord.__table__
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=["id"])
+    with engine.begin() as connection:
+        connection.execute(statement, rows)
+
+
+class HistoryWriter:
+    """Writes prediction records in the configured durability mode."""
+
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        *,
+        mode: str,
+        spool_dir: Path,
+        flush_interval: float = 0.1,
+        max_batch: int = 5000,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"history mode must be one of {', '.join(MODES)}")
+        self._engine = engine
+        self.mode = mode
+        self.spool_dir = spool_dir
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self._queue: deque[dict[str, Any]] = deque()
+        self._wake = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._stopping = False
+        self.database_down = False
+        _writers.add(self)
+
+    # -- the request side ---------------------------------------------------------------
+    def record(self, rows: list[dict[str, Any]]) -> None:
+        """Record finished predictions (sync: committed on return; async: queued)."""
+        if self.mode == "sync":
+            try:
+                insert_ignoring_duplicates(self._engine(), rows)
+            except DBAPIError as exc:
+                raise HistoryUnavailableError(str(exc.orig or exc)) from None
+            return
+        self._ensure_thread()
+        self._queue.extend(rows)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # -- the background side ------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        # A pre-forked worker inherits no threads: start one per process.
+        if self._thread is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._queue = deque()
+            self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            # While the database is down, retry less and less often (at most every 5 s).
+            self._wake.wait(min(self.flush_interval * 2**failures, 5.0))
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the writer must outlive any one bad batch
+                log.exception("history flush failed")
+            failures = min(failures + 1, 6) if self.database_down else 0
+
+    def flush(self) -> None:
+        """Write everything queued (and any spooled records) now; spool what cannot be written."""
+        with self._flush_lock:
+            if self._replay_spool():
+                while self._queue:
+                    batch = [
+                        self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))
+                    ]
+                    if not self._write_or_spool(batch):
+                        break
+            self._spool_rest()
+
+    def _write_or_spool(self, batch: list[dict[str, Any]]) -> bool:
+        try:
+            insert_ignoring_duplicates(self._engine(), batch)
+        except SQLAlchemyError as exc:
+            self._mark_down(exc)
+            self._spool(batch)
+            return False
+        if self.database_down:
+            log.info("history database is back; writes resumed")
+        self.database_down = False
+        return True
+
+    def _spool_rest(self) -> None:
+        if self.database_down and self._queue:
+            rest = [self._queue.popleft() for _ in range(len(self._queue))]
+            self._spool(rest)
+
+    def _mark_down(self, exc: Exception) -> None:
+        if not self.database_down:
+            log.warning(
+                "history database unreachable; spooling records to %s",
+                self.spool_dir,
+                extra={"fields": {"error": str(exc).splitlines()[0][:300]}},
+            )
+        self.database_down = True
+
+    # -- the spool ----------------------------------------------------------------------
+    def _spool(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spool_dir / f"history-{os.getpid()}.jsonl"
+        with path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, default=_encode) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _replay_spool(self) -> bool:
+        """Write back spooled records; False while the database still refuses them."""
+        if not self.spool_dir.is_dir():
+            return True
+        for path in sorted(self.spool_dir.glob("history-*.jsonl")):
+            claimed = path.with_name(f"{path.name}.{os.getpid()}.replaying")
+            try:
+                path.rename(claimed)  # atomic: one process replays each file
+            except FileNotFoundError:
+                continue
+            if not self._replay_file(claimed):
+                return False
+        return True
+
+    def _replay_file(self, claimed: Path) -> bool:
+        rows = [
+            _decode(json.loads(line)) for line in claimed.read_text("utf-8").splitlines() if line
+        ]
+        for start in range(0, len(rows), self.max_batch):
+            try:
+                insert_ignoring_duplicates(self._engine(), rows[start : start + self.max_batch])
+            except SQLAlchemyError as exc:
+                self._mark_down(exc)
+                # Back under a fresh name: the original may already exist again.
+                claimed.rename(
+                    claimed.with_name(f"history-retry-{os.getpid()}-{time.time_ns()}.jsonl")
+                )
+                return False
+        claimed.unlink()
+        log.info("replayed %d spooled history records", len(rows))
+        self.database_down = False
+        return True
+
+    def recover_orphans(self) -> None:
+        """Spool files claimed by a process that died mid-replay go back to the queue."""
+        if not self.spool_dir.is_dir():
+            return
+        for claimed in self.spool_dir.glob("history-*.jsonl.*.replaying"):
+            pid = int(claimed.name.split(".")[-2])
+            if not _alive(pid):
+                claimed.rename(
+                    claimed.with_name(f"history-orphan-{pid}-{claimed.stat().st_ino}.jsonl")
+                )
+
+    def close(self) -> None:
+        """Flush what is queued; called on graceful shutdown."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout=10)
+        if self._queue or (self.spool_dir.is_dir() and any(self.spool_dir.glob("history-*.jsonl"))):
+            self.flush()
+
+
+def close_all() -> None:
+    """Flush every writer of this process (gunicorn's worker_exit, atexit)."""
+    for writer in list(_writers):
+        try:
+            writer.close()
+        except Exception:  # a dead database at shutdown: the spool keeps the records
+            log.exception("history flush at shutdown failed")
+
+
+atexit.register(close_all)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    raise TypeError(f"cannot spool {type(value).__name__}")
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: datetime.fromisoformat(v["$dt"]) if isinstance(v, dict) and "$dt" in v else v
+        for k, v in row.items()
+    }

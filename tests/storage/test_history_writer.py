@@ -1,0 +1,129 @@
+"""The history writer on SQLite and PostgreSQL: sync, async batches, spool and replay."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from modelserve.storage.history import HistoryUnavailableError, HistoryWriter
+from modelserve.storage.tables import Base, PredictionRecord, new_record_id, utcnow
+
+
+def rows(n: int) -> list[dict]:
+    return [
+        {
+            "id": new_record_id(),
+            "created_at": utcnow(),
+            "model": "exam",
+            "version": "1",
+            "sha256": None,
+            "inputs": {"estudio": i},
+            "label": "Aprobado",
+            "probabilities": {"Aprobado": 0.5, "Suspendido": 0.5},
+            "value": None,
+            "latency_ms": 1.0,
+            "user_id": None,
+            "token_id": None,
+            "source": "api",
+            "request_id": f"r{i}",
+            "job_id": None,
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def engine(database_url: str):
+    engine = create_engine(database_url)
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def count(engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(PredictionRecord))
+
+
+class Switchable:
+    """An engine getter whose database can be made unreachable."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.down = engine, False
+        self.broken = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+    def __call__(self):
+        return self.broken if self.down else self.engine
+
+
+def test_sync_commits_before_returning(engine, tmp_path: Path) -> None:
+    writer = HistoryWriter(lambda: engine, mode="sync", spool_dir=tmp_path)
+    writer.record(rows(3))
+    assert count(engine) == 3
+
+
+def test_sync_raises_while_the_database_is_unreachable(engine, tmp_path: Path) -> None:
+    switch = Switchable(engine)
+    writer = HistoryWriter(switch, mode="sync", spool_dir=tmp_path)
+    switch.down = True
+    with pytest.raises(HistoryUnavailableError):
+        writer.record(rows(1))
+    switch.down = False
+    writer.record(rows(1))
+    assert count(engine) == 1
+
+
+def test_async_writes_in_the_background_within_the_interval(engine, tmp_path: Path) -> None:
+    writer = HistoryWriter(lambda: engine, mode="async", spool_dir=tmp_path, flush_interval=0.05)
+    writer.record(rows(500))
+    deadline = time.monotonic() + 10
+    while count(engine) < 500 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert count(engine) == 500
+    writer.close()
+
+
+def test_async_spools_while_down_and_replays_without_duplicates(engine, tmp_path: Path) -> None:
+    switch = Switchable(engine)
+    writer = HistoryWriter(switch, mode="async", spool_dir=tmp_path / "spool", flush_interval=60)
+    batch = rows(10)
+    writer.record(batch[:5])
+    writer.flush()
+    switch.down = True
+    writer.record(batch[5:])
+    writer.flush()
+    assert writer.database_down and count(engine) == 5
+    assert len(list((tmp_path / "spool").glob("history-*.jsonl"))) == 1
+    switch.down = False
+    writer.record(batch[:2])  # a retried write of rows already stored
+    writer.flush()
+    assert count(engine) == 10 and not writer.database_down
+    assert list((tmp_path / "spool").iterdir()) == []
+    writer.close()
+
+
+def test_close_flushes_or_spools(engine, tmp_path: Path) -> None:
+    switch = Switchable(engine)
+    writer = HistoryWriter(switch, mode="async", spool_dir=tmp_path / "spool", flush_interval=60)
+    writer.record(rows(4))
+    switch.down = True
+    writer.close()
+    assert count(engine) == 0
+    switch.down = False
+    again = HistoryWriter(switch, mode="async", spool_dir=tmp_path / "spool", flush_interval=60)
+    again.flush()
+    assert count(engine) == 4
+
+
+def test_an_orphaned_replay_is_recovered(engine, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "history-1.jsonl.999999999.replaying").write_text("")
+    writer = HistoryWriter(lambda: engine, mode="async", spool_dir=spool)
+    writer.recover_orphans()
+    assert [p.name.startswith("history-orphan-") for p in spool.iterdir()] == [True]
+    writer.flush()
+    assert list(spool.iterdir()) == []
