@@ -19,8 +19,9 @@ def test_upgrade_matches_the_tables(tmp_path, database_url: str) -> None:
         {"INSTANCE_PATH": str(tmp_path / "i"), "DATABASE_URL": database_url, "LOAD_MODELS": False}
     )
     upgrade(app)
-    with app.app_context(), db.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    with app.app_context():
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         db.engine.dispose()
     assert differences == []
 
