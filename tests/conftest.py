@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,25 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
             "--disable-sync",
         ],
     }
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, demo_registry: Registry) -> Iterator[str]:
+    """The app on a free port of 127.0.0.1 (a werkzeug server thread): `host:port`."""
+    from werkzeug.serving import make_server
+
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("live") / "instance"),
+            "REGISTRY": demo_registry,
+            "TESTING": True,
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

@@ -13,9 +13,10 @@ from flask_babel import get_locale
 from . import api, health, web
 from .config import instance_path, load_config, model_paths
 from .context import request_id
-from .errors import register_errorhandlers
+from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf
 from .logs import register_logging
+from .protocols import v2
 from .runtime.registry import Registry, load_source
 
 CSP = (
@@ -78,8 +79,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
-    csrf.exempt(api.bp)  # the JSON API reads no cookies, so there is nothing to forge
-    csrf.exempt(health.bp)
+    app.register_blueprint(v2.bp)
+    register_error_format(app, v2.bp.url_prefix or "/v2", v2.error_response)
+    # The JSON API and the protocols read no cookies, so there is nothing to forge.
+    for blueprint in (api.bp, health.bp, v2.bp):
+        csrf.exempt(blueprint)
 
 
 def register_hooks(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
@@ -20,6 +21,24 @@ from .runtime.errors import (
 )
 
 log = logging.getLogger("modelserve.errors")
+
+# A protocol with its own error body (V2 `{"error"}`, MLflow `{"error_code", "message"}`):
+# (status, detail, extra) -> response, registered for the paths under a prefix.
+ErrorFormat = Callable[[int, str, dict[str, Any]], Response]
+FORMATS_KEY = "modelserve.error_formats"
+
+
+def register_error_format(app: Flask, prefix: str, fmt: ErrorFormat) -> None:
+    """Answer every error under `prefix` (the path itself or below it) with `fmt`."""
+    app.extensions.setdefault(FORMATS_KEY, []).append((prefix.rstrip("/"), fmt))
+
+
+def protocol_format() -> ErrorFormat | None:
+    path = request.path
+    for prefix, fmt in current_app.extensions.get(FORMATS_KEY, []):
+        if path == prefix or path.startswith(prefix + "/"):
+            return fmt
+    return None
 
 
 class ApiProblem(Exception):
@@ -80,6 +99,9 @@ def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
 
 
 def respond(status: int, title: str, detail: str, **extra: Any) -> Response | tuple[str, int]:
+    fmt = protocol_format()
+    if fmt is not None:
+        return fmt(status, detail, extra)
     return (
         problem(status, title, detail, **extra)
         if wants_json()
@@ -140,6 +162,9 @@ def on_deadline(exc: DeadlineExceededError) -> Response | tuple[str, int]:
 
 
 def on_api_problem(exc: ApiProblem) -> Response:
+    fmt = protocol_format()
+    if fmt is not None:
+        return fmt(exc.status, exc.detail, exc.extra)
     return problem(exc.status, exc.title, exc.detail, **exc.extra)
 
 
