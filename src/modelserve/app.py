@@ -16,7 +16,7 @@ from .context import request_id
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf
 from .logs import register_logging
-from .protocols import v2
+from .protocols import mlflow, v2
 from .runtime.registry import Registry, load_source
 
 CSP = (
@@ -80,9 +80,12 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(v2.bp)
+    app.register_blueprint(mlflow.bp)
     register_error_format(app, v2.bp.url_prefix or "/v2", v2.error_response)
+    for prefix in mlflow.PREFIXES:
+        register_error_format(app, prefix, mlflow.error_response)
     # The JSON API and the protocols read no cookies, so there is nothing to forge.
-    for blueprint in (api.bp, health.bp, v2.bp):
+    for blueprint in (api.bp, health.bp, v2.bp, mlflow.bp):
         csrf.exempt(blueprint)
 
 

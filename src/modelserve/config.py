@@ -16,6 +16,8 @@ from flask import Flask
 DEFAULTS: dict[str, Any] = {
     # Model folders or files to serve, separated by os.pathsep; empty: instance/models/*.
     "MODELS": "",
+    # The model MLflow-style /invocations calls go to when they name none (empty: the only one).
+    "DEFAULT_MODEL": "",
     # Rows accepted in one JSON request ({"instances": [...]}).
     "MAX_ROWS": 10_000,
     # Largest request body, in bytes.
