@@ -110,7 +110,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, demo_registry: Registr
         {
             "INSTANCE_PATH": str(tmp_path_factory.mktemp("live") / "instance"),
             "REGISTRY": demo_registry,
-            "TESTING": True,
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)

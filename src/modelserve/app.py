@@ -11,6 +11,7 @@ from flask import Flask, Response, request
 from flask_babel import get_locale
 
 from . import api, health, web
+from .api import docs as api_docs
 from .config import instance_path, load_config, model_paths
 from .context import request_id
 from .errors import register_error_format, register_errorhandlers
@@ -78,6 +79,7 @@ def register_models(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_docs.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(v2.bp)
     app.register_blueprint(mlflow.bp)
