@@ -14,6 +14,7 @@ from . import api, health, web
 from .api import docs as api_docs
 from .config import instance_path, load_config, model_paths
 from .context import request_id
+from .cors import register_cors
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf
 from .logs import register_logging
@@ -34,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_models(app)
     register_blueprints(app)
+    register_cors(app)
     register_errorhandlers(app)
     register_hooks(app)
     register_template_helpers(app)
