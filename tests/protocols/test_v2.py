@@ -194,3 +194,42 @@ def test_too_many_rows_is_refused_like_the_native_api(make_app) -> None:
     client = make_app(MAX_ROWS=2).test_client()
     response = infer(client, {"inputs": [column("estudio", [1.0] * 3), column("sueno", [1.0] * 3)]})
     assert response.status_code == 413 and "at most 2" in response.get_json()["error"]
+
+
+@pytest.fixture(scope="module")
+def mixed_client(tmp_path_factory):
+    """A model with categorical features (city, plan): tensors must be one per feature."""
+    from modelserve import create_app
+    from modelserve.runtime.registry import Registry, load_source
+    from tests.support import mixed_pipeline, save
+
+    folder = tmp_path_factory.mktemp("mixed")
+    registry = Registry([load_source(save(mixed_pipeline()[0], folder / "churn.joblib"))])
+    registry.warm_up()
+    app = create_app({"INSTANCE_PATH": str(folder / "i"), "REGISTRY": registry, "TESTING": True})
+    return app.test_client()
+
+
+def test_categories_go_as_bytes_inputs_and_a_single_tensor_is_refused(mixed_client) -> None:
+    meta = mixed_client.get("/v2/models/churn").get_json()
+    assert [(i["name"], i["datatype"]) for i in meta["inputs"]] == [
+        ("age", "FP64"),
+        ("income", "FP64"),
+        ("city", "BYTES"),
+        ("plan", "BYTES"),
+    ]
+    body = {
+        "parameters": {"content_type": "pd"},
+        "inputs": [
+            column("age", [70.0, 20.0]),
+            column("income", [30000.0, 30000.0]),
+            column("city", ["Madrid", "Bilbao"], "BYTES"),
+            column("plan", ["pro", "basic"], "BYTES"),
+        ],
+    }
+    answer = infer(mixed_client, body, model="churn").get_json()
+    assert answer["outputs"][0]["data"] == ["yes", "no"]
+    tensor = {"inputs": [column("input", [70.0, 30000.0, 1.0, 1.0], shape=[1, 4])]}
+    refused = infer(mixed_client, tensor, model="churn")
+    assert refused.status_code == 400
+    assert "non-numeric features (city, plan)" in refused.get_json()["error"]
