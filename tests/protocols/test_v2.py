@@ -233,3 +233,20 @@ def test_categories_go_as_bytes_inputs_and_a_single_tensor_is_refused(mixed_clie
     refused = infer(mixed_client, tensor, model="churn")
     assert refused.status_code == 400
     assert "non-numeric features (city, plan)" in refused.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"parameters": [], "inputs": [column("estudio", [1.0]), column("sueno", [1.0])]},
+        {"inputs": [{**column("estudio", [1.0]), "parameters": "x"}, column("sueno", [1.0])]},
+        {
+            "inputs": [column("estudio", [1.0]), column("sueno", [1.0])],
+            "outputs": [{"name": "label", "parameters": 3}],
+        },
+    ],
+)
+def test_parameters_that_are_not_objects_are_400(client: FlaskClient, body: dict) -> None:
+    response = infer(client, body)
+    assert response.status_code == 400
+    assert "'parameters' must be an object" in response.get_json()["error"]

@@ -97,7 +97,7 @@ def _read_input(item: Any, blob: bytes, offset: int) -> tuple[Tensor, int]:
         raise TensorError(f"input '{name}': datatype must be one of {', '.join(DATATYPES)}")
     if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and shape):
         raise TensorError(f"input '{name}': shape must be a list of non-negative integers")
-    size = (item.get("parameters") or {}).get("binary_data_size")
+    size = parameters_of(item, f"input '{name}'").get("binary_data_size")
     if size is not None:
         if type(size) is not int or size < 0 or offset + size > len(blob):
             raise TensorError(f"input '{name}': binary_data_size exceeds the binary data")
@@ -108,6 +108,16 @@ def _read_input(item: Any, blob: bytes, offset: int) -> tuple[Tensor, int]:
     if len(values) != math.prod(shape):
         raise TensorError(f"input '{name}': {len(values)} values do not fill shape {shape}")
     return Tensor(name, datatype, shape, values), offset
+
+
+def parameters_of(item: dict[str, Any], where: str) -> dict[str, Any]:
+    """The `parameters` object of a request, input or output (empty when absent)."""
+    parameters = item.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise TensorError(f"{where}: 'parameters' must be an object")
+    return parameters
 
 
 def _flatten(data: Any, name: str) -> list[Any]:
@@ -202,8 +212,7 @@ def encode_outputs(
     tensors: Sequence[Tensor], request: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], bytes]:
     """The response's `outputs` (those requested, or all) and their binary data, if asked."""
-    parameters = request.get("parameters") or {}
-    binary_default = parameters.get("binary_data_output") is True
+    binary_default = parameters_of(request, "the request").get("binary_data_output") is True
     wanted = _requested(request.get("outputs"), {t.name for t in tensors}, binary_default)
     outputs, blobs = [], []
     for tensor in tensors:
@@ -237,7 +246,9 @@ def _requested(outputs: Any, available: set[str], binary_default: bool) -> dict[
         if output["name"] not in available:
             known = ", ".join(sorted(available))
             raise TensorError(f"unknown output '{output['name']}'; this model answers {known}")
-        binary = (output.get("parameters") or {}).get("binary_data", binary_default)
+        binary = parameters_of(output, f"output '{output['name']}'").get(
+            "binary_data", binary_default
+        )
         wanted[output["name"]] = binary is True
     return wanted
 
