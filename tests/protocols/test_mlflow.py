@@ -79,6 +79,9 @@ def test_model_from_the_setting_or_the_only_one(make_app, demo_dir) -> None:
         ([[6, 8]], "BAD_REQUEST", "exactly one of the fields"),
         ({"inputs": [[6, 8]], "instances": [[6, 8]]}, "BAD_REQUEST", "exactly one"),
         ({"inputs": [[6]]}, "BAD_REQUEST", "must be a list of 2 values"),
+        ({"dataframe_records": []}, "BAD_REQUEST", "non-empty list"),
+        ({"inputs": {}}, "BAD_REQUEST", "same length"),
+        ({"instances": []}, "BAD_REQUEST", "non-empty"),
         ({"dataframe_records": [{"estudio": "x", "sueno": 8}]}, "BAD_REQUEST", "not valid"),
     ],
 )

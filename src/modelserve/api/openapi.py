@@ -18,6 +18,7 @@ from ..runtime.errors import ValidationError
 from ..runtime.manifest import FEATURE_TYPES, TASKS
 from ..runtime.packaging import REFERENCE_NAME
 from ..runtime.registry import LoadedModel
+from . import openapi_protocols
 
 REFERENCE_EXAMPLES = 3
 PROBLEM = "application/problem+json"
@@ -31,13 +32,14 @@ def document(models: Iterable[LoadedModel], max_rows: int) -> dict[str, Any]:
         "/api/v1/models": {"get": _list_operation()},
         "/api/v1/models/{name}": {"get": _describe_operation()},
     }
-    schemas: dict[str, Any] = dict(COMMON_SCHEMAS)
+    schemas: dict[str, Any] = {**COMMON_SCHEMAS, **openapi_protocols.SCHEMAS}
     for model in models:
         paths[f"/api/v1/models/{model.name}/predict"] = {
             "post": _predict_operation(model, max_rows)
         }
         schemas[_row_name(model)] = row_schema(model)
         schemas[f"{model.name}.answer"] = answer_schema(model)
+    paths.update(openapi_protocols.paths(models))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -45,11 +47,16 @@ def document(models: Iterable[LoadedModel], max_rows: int) -> dict[str, Any]:
             "version": package_version("modelserve"),
             "description": (
                 "Predictions from the served models. Each model's predict body is its own "
-                "schema. Errors are RFC 9457 problem details. The Open Inference Protocol "
-                "(`/v2`) and MLflow's `/invocations` are described in docs/api.md."
+                "schema. Errors are RFC 9457 problem details; the Open Inference Protocol "
+                "(`/v2`) and MLflow's `/invocations` answer errors as those protocols do."
             ),
         },
-        "tags": [{"name": "models"}, {"name": "predict"}],
+        "tags": [
+            {"name": "models"},
+            {"name": "predict"},
+            {"name": "v2", "description": "Open Inference Protocol (KServe, Triton, MLServer)"},
+            {"name": "mlflow", "description": "MLflow's scoring protocol"},
+        ],
         "paths": paths,
         "components": {
             "schemas": schemas,

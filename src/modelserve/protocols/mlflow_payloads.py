@@ -34,8 +34,8 @@ def json_rows(body: Any, names: Sequence[str]) -> list[Any]:
     if keys[0] == "dataframe_split":
         return _split(data, names)
     if keys[0] == "dataframe_records":
-        if not isinstance(data, list):
-            raise PayloadError("'dataframe_records' must be a list of records")
+        if not isinstance(data, list) or not data:
+            raise PayloadError("'dataframe_records' must be a non-empty list of records")
         return data
     return _tensor(data, names, keys[0])
 
