@@ -118,3 +118,9 @@ def test_calls_are_logged_with_the_mlflow_source(client: FlaskClient, caplog) ->
     with caplog.at_level("INFO", logger="modelserve.predictions"):
         client.post(EXAM, json={"inputs": [[6, 8]]})
     assert [r.fields["source"] for r in caplog.records if hasattr(r, "fields")] == ["mlflow"]
+
+
+def test_a_regressor_answers_numbers(regressor_client) -> None:
+    body = {"dataframe_split": {"columns": ["x0", "x1", "x2"], "data": [[1, 1, 1], [0, 0, 0]]}}
+    predictions = regressor_client.post("/invocations", json=body).get_json()["predictions"]
+    assert predictions == pytest.approx([6.0, 0.0], abs=1e-9)

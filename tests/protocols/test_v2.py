@@ -196,20 +196,6 @@ def test_too_many_rows_is_refused_like_the_native_api(make_app) -> None:
     assert response.status_code == 413 and "at most 2" in response.get_json()["error"]
 
 
-@pytest.fixture(scope="module")
-def mixed_client(tmp_path_factory):
-    """A model with categorical features (city, plan): tensors must be one per feature."""
-    from modelserve import create_app
-    from modelserve.runtime.registry import Registry, load_source
-    from tests.support import mixed_pipeline, save
-
-    folder = tmp_path_factory.mktemp("mixed")
-    registry = Registry([load_source(save(mixed_pipeline()[0], folder / "churn.joblib"))])
-    registry.warm_up()
-    app = create_app({"INSTANCE_PATH": str(folder / "i"), "REGISTRY": registry, "TESTING": True})
-    return app.test_client()
-
-
 def test_categories_go_as_bytes_inputs_and_a_single_tensor_is_refused(mixed_client) -> None:
     meta = mixed_client.get("/v2/models/churn").get_json()
     assert [(i["name"], i["datatype"]) for i in meta["inputs"]] == [
@@ -250,3 +236,16 @@ def test_parameters_that_are_not_objects_are_400(client: FlaskClient, body: dict
     response = infer(client, body)
     assert response.status_code == 400
     assert "'parameters' must be an object" in response.get_json()["error"]
+
+
+def test_a_regressor_answers_a_value_output(regressor_client) -> None:
+    meta = regressor_client.get("/v2/models/reg").get_json()
+    assert meta["outputs"] == [{"name": "value", "datatype": "FP64", "shape": [-1]}]
+    body = {"inputs": [column("input", [1.0, 2.0, 3.0, 0.0, 0.0, 0.0], shape=[2, 3])]}
+    [output] = infer(regressor_client, body, model="reg").get_json()["outputs"]
+    native = regressor_client.post(
+        "/api/v1/models/reg/predict",
+        json={"instances": [{"x0": 1, "x1": 2, "x2": 3}, {"x0": 0, "x1": 0, "x2": 0}]},
+    ).get_json()
+    assert output["name"] == "value" and output["shape"] == [2]
+    assert output["data"] == [p["value"] for p in native["predictions"]]
