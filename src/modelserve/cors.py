@@ -1,8 +1,8 @@
 """Cross-origin calls to the JSON API, from an explicit allow-list of origins (off by default).
 
 Only the machine-facing paths get CORS headers: the JSON API and its document, `/v2` and
-MLflow's `/invocations` and `/ping`. Pages (forms, the docs page) never do. Credentials are
-not allowed: API callers send a token in a header, never a cookie.
+MLflow's `/invocations`, `/ping` and `/health`. Pages (forms, the docs page) never do.
+Credentials are not allowed: API callers send a token in a header, never a cookie.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from flask_cors import CORS
 
-MACHINE_PATHS = r"^/(api/v1/.*|api/openapi\.json|v2(/.*)?|invocations|ping)$"
+MACHINE_PATHS = r"^/(api/v1/.*|api/openapi\.json|v2(/.*)?|invocations|ping|health)$"
 ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 ALLOW_HEADERS = [
     "Authorization",

@@ -111,7 +111,7 @@ def test_unknown_model_content_type_and_ping(client: FlaskClient) -> None:
     assert wrong.status_code == 415 and wrong.get_json()["error_code"] == "BAD_REQUEST"
     latin = client.post(EXAM, data="a", headers={"Content-Type": "text/csv; charset=latin-1"})
     assert latin.status_code == 415
-    assert client.get("/ping").status_code == 200
+    assert client.get("/ping").status_code == 200 and client.get("/health").status_code == 200
 
 
 def test_calls_are_logged_with_the_mlflow_source(client: FlaskClient, caplog) -> None:

@@ -1,4 +1,4 @@
-"""MLflow's scoring protocol: `POST /invocations` and `GET /ping`, as `mlflow models serve`.
+"""MLflow's scoring protocol: `POST /invocations`, `GET /ping` (and `/health`), as MLflow serves.
 
 The model is the one named by the `model` query parameter or the `X-Model-Name` header, else
 the `DEFAULT_MODEL` setting, else the only model served. Errors are MLflow's
@@ -19,7 +19,7 @@ from ..services import predictions
 from .mlflow_payloads import PayloadError, csv_rows, json_rows, predictions_of
 
 bp = Blueprint("mlflow", __name__)
-PREFIXES = ("/invocations", "/ping")
+PREFIXES = ("/invocations", "/ping", "/health")
 ERROR_CODES = {
     404: "RESOURCE_DOES_NOT_EXIST",
     500: "INTERNAL_ERROR",
@@ -44,6 +44,7 @@ def on_payload_error(exc: PayloadError) -> Response:
 
 
 @bp.get("/ping")
+@bp.get("/health")  # newer MLflow servers answer both
 def ping() -> ResponseReturnValue:
     ready = get_registry().ready
     return Response("\n", status=200 if ready else 503, mimetype="application/json")
