@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +165,35 @@ def sign_in(client: FlaskClient, username: str, password: str = PASSWORD, **extr
         "/account/login",
         data={"csrf_token": token, "username": username, "password": password, **extra},
     )
+
+
+@pytest.fixture(scope="module")
+def live_app(
+    tmp_path_factory: pytest.TempPathFactory, demo_registry: Registry
+) -> Iterator[tuple[Flask, str]]:
+    """The app on a free port of 127.0.0.1 (a werkzeug server thread): (app, `host:port`)."""
+    from werkzeug.serving import make_server
+
+    folder = tmp_path_factory.mktemp("live")
+    app = app_with_tables(
+        {
+            "INSTANCE_PATH": str(folder / "instance"),
+            "DATABASE_URL": f"sqlite:///{folder / 'live.db'}",
+            "REGISTRY": demo_registry,
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app, f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        app.extensions["modelserve.history"].close()
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app: tuple[Flask, str]) -> str:
+    """`host:port` of the live app."""
+    return live_app[1]

@@ -11,13 +11,16 @@ from flask import Flask, Response, request
 from flask_babel import get_locale
 
 from . import admin, api, auth, health, web
+from .api import docs as api_docs
 from .auth.session import register_login
 from .config import instance_path, load_config, model_paths
 from .context import request_id
+from .cors import register_cors
 from .database import register_database
-from .errors import register_errorhandlers
+from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
 from .logs import register_logging
+from .protocols import mlflow, v2
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
 
@@ -37,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_login(app)
     register_models(app)
     register_blueprints(app)
+    register_cors(app)
     register_errorhandlers(app)
     register_hooks(app)
     register_template_helpers(app)
@@ -86,11 +90,18 @@ def register_models(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_docs.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
-    csrf.exempt(api.bp)  # the JSON API reads no cookies, so there is nothing to forge
-    csrf.exempt(health.bp)
+    app.register_blueprint(v2.bp)
+    app.register_blueprint(mlflow.bp)
+    register_error_format(app, v2.bp.url_prefix or "/v2", v2.error_response)
+    for prefix in mlflow.PREFIXES:
+        register_error_format(app, prefix, mlflow.error_response)
+    # The JSON API and the protocols read no cookies, so there is nothing to forge.
+    for blueprint in (api.bp, health.bp, v2.bp, mlflow.bp):
+        csrf.exempt(blueprint)
 
 
 def register_hooks(app: Flask) -> None:

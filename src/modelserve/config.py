@@ -18,6 +18,10 @@ from .runtime.registry import discover
 DEFAULTS: dict[str, Any] = {
     # Model folders or files to serve, separated by os.pathsep; empty: instance/models/*.
     "MODELS": "",
+    # The model MLflow-style /invocations calls go to when they name none (empty: the only one).
+    "DEFAULT_MODEL": "",
+    # Origins allowed to call the JSON API and protocols from a browser (empty: no CORS).
+    "CORS_ORIGINS": [],
     # Rows accepted in one JSON request ({"instances": [...]}).
     "MAX_ROWS": 10_000,
     # Largest request body, in bytes.

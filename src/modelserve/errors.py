@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, url_for
@@ -42,6 +43,24 @@ TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+# A protocol with its own error body (V2 `{"error"}`, MLflow `{"error_code", "message"}`):
+# (status, detail, extra) -> response, registered for the paths under a prefix.
+ErrorFormat = Callable[[int, str, dict[str, Any]], Response]
+FORMATS_KEY = "modelserve.error_formats"
+
+
+def register_error_format(app: Flask, prefix: str, fmt: ErrorFormat) -> None:
+    """Answer every error under `prefix` (the path itself or below it) with `fmt`."""
+    app.extensions.setdefault(FORMATS_KEY, []).append((prefix.rstrip("/"), fmt))
+
+
+def protocol_format() -> ErrorFormat | None:
+    path = request.path
+    for prefix, fmt in current_app.extensions.get(FORMATS_KEY, []):
+        if path == prefix or path.startswith(prefix + "/"):
+            return fmt
+    return None
 
 
 class ApiProblem(Exception):
@@ -102,6 +121,10 @@ def error_page(status: int, detail: str) -> tuple[str, int]:
 
 
 def respond(status: int, detail: str, **extra: Any) -> Response:
+    """The error in the form its door speaks: a protocol's own body, problem+json or a page."""
+    fmt = protocol_format()
+    if fmt is not None:
+        return fmt(status, detail, extra)
     body = problem(status, detail, **extra) if wants_json() else error_page(status, detail)
     return current_app.make_response(body)
 
@@ -156,10 +179,10 @@ def on_deadline(exc: DeadlineExceededError) -> Response:
 
 
 def on_access_denied(exc: AccessDeniedError) -> ResponseReturnValue:
-    if exc.sign_in and not wants_json():
+    if exc.sign_in and not wants_json() and protocol_format() is None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if exc.sign_in:
-        response = problem(
+        response = respond(
             401,
             gettext(
                 "This model needs a signed-in user: send an API token as “Authorization: Bearer …”."
@@ -173,7 +196,7 @@ def on_access_denied(exc: AccessDeniedError) -> ResponseReturnValue:
 def on_token_error(exc: TokenError) -> Response:
     """RFC 6750: 400 invalid_request, 401 invalid_token (or none), 403 insufficient_scope."""
     status = {"invalid_request": 400, "insufficient_scope": 403}.get(exc.code, 401)
-    response = problem(status, str(exc))
+    response = respond(status, str(exc))
     challenge = 'Bearer realm="modelserve"'
     if exc.code:  # header values are latin-1: keep the description plain ASCII
         description = str(exc).encode("ascii", "replace").decode().replace('"', "'")
@@ -199,6 +222,9 @@ def on_record_not_found(exc: RecordNotFoundError) -> Response:
 
 
 def on_api_problem(exc: ApiProblem) -> Response:
+    fmt = protocol_format()
+    if fmt is not None:
+        return fmt(exc.status, exc.detail, exc.extra)
     return problem(exc.status, exc.detail, **exc.extra)
 
 

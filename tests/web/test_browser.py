@@ -6,31 +6,18 @@ Also takes the README's screenshots (docs/img/form.png and docs/img/result.png).
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @pytest.fixture(scope="module")
-def live_url(demo_registry, tmp_path_factory) -> Iterator[str]:
-    from modelserve import create_app
-
-    app = create_app(
-        {"INSTANCE_PATH": str(tmp_path_factory.mktemp("browser")), "REGISTRY": demo_registry}
-    )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+def live_url(live_server: str) -> str:
+    return f"http://{live_server}"
 
 
 def test_fill_the_exam_form_and_read_the_prediction(page: Page, live_url: str) -> None:
