@@ -233,3 +233,21 @@ def test_inputs_are_logged_only_when_allowed(make_app, log_records) -> None:
         r.fields for r in log_records if getattr(r, "fields", {}).get("event") == "prediction"
     ]
     assert '"estudio": 3' in line["inputs"]
+
+
+def test_an_integer_longer_than_python_parses_is_400(client: FlaskClient) -> None:
+    body = '{"estudio": ' + "1" * 5000 + ', "sueno": 7}'
+    response = client.post(URL, data=body, content_type="application/json")
+    assert response.status_code == 400 and "not valid JSON" in response.get_json()["detail"]
+
+
+def test_restricted_models_are_left_out_of_listings(app, client: FlaskClient) -> None:
+    from modelserve.extensions import db
+    from modelserve.services import access
+
+    with app.app_context():
+        access.set_level(db.session, "iris", "signed-in")
+    names = {m["name"] for m in client.get("/api/v1/models").get_json()["models"]}
+    assert names == {"exam", "exam-legacy"}
+    assert client.get("/api/v1/models/iris").status_code == 401
+    assert 'href="/models/iris"' not in client.get("/").get_data(as_text=True)

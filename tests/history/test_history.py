@@ -190,3 +190,9 @@ def test_script_and_sql_text_is_stored_verbatim_and_shown_escaped(app, users) ->
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#39;; DROP TABLE predictions;--" in page
     assert "<script>alert" not in page
     assert records(app)[0].label.startswith("<script>")
+
+
+def test_odd_page_numbers_are_not_errors(app, client: FlaskClient, users) -> None:
+    sign_in(client, "bob")
+    for page in ("²", "-3", "0", "99999999999999999999", "x"):
+        assert client.get(f"/history?page={page}").status_code == 200

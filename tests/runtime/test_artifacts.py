@@ -77,3 +77,15 @@ def test_the_sha256_is_taken_before_loading(tmp_path: Path, pipeline) -> None:
     inspected = manifest_for_files(path)
     assert inspected.manifest.model_artifact.sha256 == sha256_file(path)
     assert inspected.manifest.libraries["scikit-learn"]
+
+
+def test_an_optional_feature_the_model_cannot_miss_fails_at_load(tmp_path: Path, pipeline) -> None:
+    folder = add_model(save(pipeline, tmp_path / "m.joblib"), tmp_path / "models").folder
+    toml = (folder / "model.toml").read_text()
+    (folder / "model.toml").write_text(
+        toml.replace(
+            'name = "x0", type = "number"', 'name = "x0", type = "number", required = false'
+        )
+    )
+    with pytest.raises(ModelLoadError, match="cannot predict without x0"):
+        load_package(folder)

@@ -65,3 +65,25 @@ def test_a_category_needs_choices() -> None:
 def test_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match=r"no model\.toml"):
         Manifest.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("min = 0", "min = nan"), "finite number"),
+        (("min = 0", 'min = 0\nrequired = "no"'), "required must be of type bool"),
+        (("min = 0", 'min = 0\nmax_length = "big"'), "max_length must be of type int"),
+        (("min = 0", 'min = 0\nchoices = "abc"'), "choices must be a list"),
+        (("min = 0", "min = 0\nchoices = [true]"), "choices must be a list"),
+        (('version = "2"', 'version = "2"\naccess = "private"'), "access must be one of"),
+        (('format = "joblib"', 'format = "onnx"'), "format must be joblib"),
+    ],
+)
+def test_manifest_values_are_type_checked(change: tuple[str, str], message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_toml(GOOD.replace(*change, 1))
+
+
+def test_a_name_with_a_newline_is_refused() -> None:
+    with pytest.raises(ManifestError, match="model name"):
+        Manifest.from_toml(GOOD.replace('name = "exam"', 'name = "exam\\n"', 1))

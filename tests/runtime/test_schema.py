@@ -111,3 +111,13 @@ def test_example_row_is_valid_and_json_schema_matches() -> None:
     assert js["properties"]["hours"] == {"type": "number", "minimum": 0, "maximum": 24}
     assert js["properties"]["color"] == {"enum": ["red", "green", 3]}
     assert js["additionalProperties"] is False
+
+
+def test_numeric_choices_match_by_value() -> None:
+    schema = InputSchema(
+        [Feature("n", "category", choices=[1.0, 2.0]), Feature("m", "category", choices=[1, 2])]
+    )
+    assert schema.validate([{"n": 1, "m": 1.0}]).rows() == [{"n": 1.0, "m": 1}]
+    assert schema.validate([{"n": "2", "m": "2.0"}]).rows() == [{"n": 2.0, "m": 2}]
+    with pytest.raises(ValidationError):
+        schema.validate([{"n": True, "m": 1}])
