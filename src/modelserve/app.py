@@ -65,6 +65,7 @@ def register_models(app: Flask) -> None:
         options = {
             "trusted_types": app.config["TRUSTED_TYPES"],
             "ignore_unknown": bool(app.config["IGNORE_UNKNOWN_FIELDS"]),
+            "fast_path": bool(app.config["FAST_PATH"]),
         }
         registry = Registry(
             [load_source(p, **options) for p in model_paths(app)],

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_AFTER": 1,
     # Unknown input fields are rejected; set to true to ignore them instead.
     "IGNORE_UNKNOWN_FIELDS": False,
+    # Replay verified scikit-learn pipelines exactly in float64, without per-call checks.
+    "FAST_PATH": True,
     # Log the input values of each prediction (off: inputs may be personal data).
     "LOG_INPUTS": False,
     # skops types trusted for bare .skops files given on the command line.

@@ -19,6 +19,7 @@ from .manifest import MANIFEST_NAME, Manifest
 from .packaging import manifest_for_files
 from .predictor import Engine, KerasEngine, OnnxEngine, Prediction, SklearnEngine
 from .schema import Columns, InputSchema
+from .verify import accelerate
 
 log = logging.getLogger("modelserve.runtime")
 
@@ -65,7 +66,9 @@ def build_engine(manifest: Manifest, objects: Sequence[Any]) -> Engine:
     return engine
 
 
-def load_package(folder: Path, *, ignore_unknown: bool = False) -> LoadedModel:
+def load_package(
+    folder: Path, *, ignore_unknown: bool = False, fast_path: bool = True
+) -> LoadedModel:
     """Load a model folder under the safety rules of its manifest."""
     manifest = Manifest.load(folder)
     objects = [
@@ -74,17 +77,24 @@ def load_package(folder: Path, *, ignore_unknown: bool = False) -> LoadedModel:
         )
         for a in manifest.artifacts
     ]
-    return _ready(manifest, objects, ignore_unknown, version_mismatches(manifest.libraries))
+    notes = version_mismatches(manifest.libraries)
+    return _ready(manifest, objects, ignore_unknown, notes, fast_path=fast_path)
 
 
 def load_file(
-    path: Path, *, trusted_types: Sequence[str] = (), ignore_unknown: bool = False
+    path: Path,
+    *,
+    trusted_types: Sequence[str] = (),
+    ignore_unknown: bool = False,
+    fast_path: bool = True,
 ) -> LoadedModel:
     """Serve a bare model file the operator named: pin its sha256 now, then load those bytes."""
     inspected = manifest_for_files(path, trusted_types=trusted_types)
     note = f"pinned sha256 {inspected.manifest.model_artifact.sha256} of {path} (operator's file)"
     log.info(note)
-    return _ready(inspected.manifest, inspected.objects, ignore_unknown, [note])
+    return _ready(
+        inspected.manifest, inspected.objects, ignore_unknown, [note], fast_path=fast_path
+    )
 
 
 def load_source(path: Path, **options: Any) -> LoadedModel:
@@ -92,18 +102,35 @@ def load_source(path: Path, **options: Any) -> LoadedModel:
     if path.is_dir():
         if not (path / MANIFEST_NAME).is_file():
             raise ModelLoadError(f"{path} is a folder without {MANIFEST_NAME}")
-        return load_package(path, ignore_unknown=options.get("ignore_unknown", False))
+        return load_package(
+            path,
+            ignore_unknown=options.get("ignore_unknown", False),
+            fast_path=options.get("fast_path", True),
+        )
     if not path.exists():
         raise ModelLoadError(f"{path}: no such file or folder")
     return load_file(path, **options)
 
 
 def _ready(
-    manifest: Manifest, objects: Sequence[Any], ignore_unknown: bool, notes: list[str]
+    manifest: Manifest,
+    objects: Sequence[Any],
+    ignore_unknown: bool,
+    notes: list[str],
+    *,
+    fast_path: bool = True,
 ) -> LoadedModel:
     engine = build_engine(manifest, objects)
     schema = InputSchema(manifest.features, ignore_unknown=ignore_unknown)
+    if fast_path:
+        package = manifest.root if _is_package(manifest.root) else None
+        engine, note = accelerate(engine, schema, package, manifest.name)
+        notes = [*notes, note]
     return LoadedModel(manifest, schema, engine, notes)
+
+
+def _is_package(folder: Path | None) -> bool:
+    return folder is not None and (folder / MANIFEST_NAME).is_file()
 
 
 def discover(folder: Path) -> list[Path]:
@@ -141,8 +168,12 @@ class Registry:
             raise ModelNotFoundError(name) from None
 
     def run(self, model: LoadedModel, columns: Columns) -> Prediction:
-        """Run the engine; past the deadline raise `DeadlineExceededError`."""
-        if not self.timeout:
+        """Run the engine; past the deadline raise `DeadlineExceededError`.
+
+        A verified fast path runs inline: its bounded arithmetic takes microseconds, and a
+        hand-off to the deadline thread would cost more than the prediction itself.
+        """
+        if not self.timeout or getattr(model.engine, "inline", False):
             return model.engine.run(columns)
         future = self._executor().submit(model.engine.run, columns)
         try:
