@@ -15,6 +15,7 @@ from .config import instance_path, load_config, model_paths
 from .context import request_id
 from .errors import register_errorhandlers
 from .extensions import babel, bootstrap, csrf
+from .jsonio import register_json
 from .logs import register_logging
 from .runtime.registry import Registry, load_source
 
@@ -28,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides defaults and `MODELSERVE_*` variables."""
     app = Flask(__name__, instance_path=str((config or {}).get("INSTANCE_PATH") or instance_path()))
     load_config(app, config)
+    register_json(app)
     register_logging(app)
     register_extensions(app)
     register_models(app)

@@ -56,6 +56,8 @@ class FastEngine:
         self.handles_missing = True  # set by verification
 
     def matrix(self, columns: Columns) -> np.ndarray:
+        if self.numeric and columns.matrix is not None:
+            return columns.matrix
         if self.numeric:
             return np.array(columns.values, dtype=np.float64).T
         x = np.empty((columns.n_rows, len(columns.values)), dtype=object)
