@@ -114,6 +114,12 @@ class _BulkNumeric:
         self.integer = np.array([f.type == "integer" for f in features])
 
     def check(self, rows: Sequence[object]) -> Columns | None:
+        matrix = self._matrix(rows)
+        if matrix is None or not self._in_range(matrix):
+            return None
+        return Columns(self.names, matrix.tolist(), len(rows), matrix=matrix.T)
+
+    def _matrix(self, rows: Sequence[object]) -> np.ndarray | None:
         width = len(self.names)
         if not all(type(row) is dict and len(row) == width for row in rows):
             return None
@@ -124,14 +130,14 @@ class _BulkNumeric:
         if not all(set(map(type, col)) <= {float, int} for col in cols):  # bool is not int here
             return None
         try:
-            matrix = np.array(cols, dtype=np.float64)
+            return np.array(cols, dtype=np.float64)
         except OverflowError:
             return None
+
+    def _in_range(self, matrix: np.ndarray) -> bool:
         if not np.isfinite(matrix).all() or (matrix < self.low).any() or (matrix > self.high).any():
-            return None
-        if self.integer.any() and (np.mod(matrix[self.integer], 1) != 0).any():
-            return None
-        return Columns(self.names, matrix.tolist(), len(rows), matrix=matrix.T)
+            return False
+        return not (self.integer.any() and (np.mod(matrix[self.integer], 1) != 0).any())
 
 
 def coerce(feat: Feature, value: object) -> Any:
