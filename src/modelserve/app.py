@@ -18,6 +18,7 @@ from .extensions import babel, bootstrap, csrf
 from .jsonio import register_json
 from .logs import register_logging
 from .runtime.registry import Registry, load_source
+from .sessions import CachedSessionInterface
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -57,6 +58,7 @@ def register_extensions(app: Flask) -> None:
     )
     bootstrap.init_app(app)
     csrf.init_app(app)
+    app.session_interface = CachedSessionInterface()
 
 
 def register_models(app: Flask) -> None:

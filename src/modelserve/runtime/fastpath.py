@@ -132,11 +132,12 @@ def _standard_scaler(scaler: StandardScaler) -> Step:
     scale = scaler.scale_ if scaler.with_std else None
 
     def run(x: np.ndarray) -> np.ndarray:
-        x = np.array(x, dtype=np.float64)  # a copy: sklearn's copy=True
+        # The same two float64 operations as sklearn's in-place ones, on new arrays.
+        x = _floats(x)
         if mean is not None:
-            x -= mean
+            x = x - mean
         if scale is not None:
-            x /= scale
+            x = x / scale
         return x
 
     return run
@@ -258,13 +259,16 @@ def _logistic(model: LogisticRegression, classes: list[Choice]) -> Callable[...,
     )
 
     def run(x: np.ndarray) -> Prediction:
-        scores = _floats(x) @ coef_t + intercept
+        scores = _floats(x) @ coef_t
+        scores += intercept
         if binary:
-            decision = scores.reshape(-1)
+            decision = scores[:, 0]
             labels = [classes[i] for i in (decision > 0).tolist()]
-            positive = expit(decision)
-            return Prediction(classes, labels, probabilities=np.stack([1 - positive, positive], 1))
-        labels = [classes[i] for i in np.argmax(scores, axis=1).tolist()]
+            proba = np.empty((decision.shape[0], 2))
+            expit(decision, out=proba[:, 1])
+            np.subtract(1, proba[:, 1], out=proba[:, 0])
+            return Prediction(classes, labels, probabilities=proba)
+        labels = [classes[i] for i in scores.argmax(axis=1).tolist()]
         return Prediction(classes, labels, probabilities=_ovr(scores) if ovr else _softmax(scores))
 
     return run

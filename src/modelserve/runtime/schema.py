@@ -20,6 +20,7 @@ from .manifest import Choice, Feature
 
 NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 MISSING: Any = None
+BULK_ROWS = 32  # below this, numpy's per-call cost exceeds checking value by value
 
 
 class _Invalid:
@@ -57,7 +58,7 @@ class InputSchema:
 
     def validate(self, rows: Sequence[object]) -> Columns:
         """Check every value of every row; raise `ValidationError` listing all problems."""
-        if self._bulk is not None:
+        if self._bulk is not None and len(rows) >= BULK_ROWS:
             clean = self._bulk.check(rows)
             if clean is not None:
                 return clean

@@ -13,6 +13,7 @@ from typing import Any
 from ..runtime.errors import DeadlineExceededError, TooManyRowsError, ValidationError
 from ..runtime.predictor import Prediction
 from ..runtime.registry import LoadedModel, Registry
+from .logfields import log_fields
 
 log = logging.getLogger("modelserve.predictions")
 
@@ -79,7 +80,7 @@ def _logged(model: LoadedModel, rows: Sequence[object], caller: Caller) -> Itera
         if caller.log_inputs:
             record["inputs"] = json.dumps(rows, default=str)[:10_000]
         level = logging.WARNING if outcome in ("deadline_exceeded", "error") else logging.INFO
-        log.log(level, "prediction %s", outcome, extra={"fields": record})
+        log_fields(log, level, f"prediction {outcome}", record)
 
 
 def as_json(outcome: Outcome) -> dict[str, Any]:
