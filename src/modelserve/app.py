@@ -17,6 +17,7 @@ from .errors import register_errorhandlers
 from .extensions import babel, bootstrap, csrf
 from .jsonio import register_json
 from .logs import register_logging
+from .metrics import register_metrics
 from .runtime.registry import Registry, load_source
 from .sessions import CachedSessionInterface
 
@@ -35,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_models(app)
     register_blueprints(app)
+    register_metrics(app)
     register_errorhandlers(app)
     register_hooks(app)
     register_template_helpers(app)

@@ -117,6 +117,10 @@ def demo(retrain: bool, server: str, **options: Any) -> None:
 
 
 def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
+    if server == "gunicorn":  # workers are processes: metrics go through shared files
+        from .metrics import prepare_multiprocess_dir  # noqa: PLC0415
+
+        prepare_multiprocess_dir(Path(instance_path()))
     from .app import create_app  # noqa: PLC0415
 
     def factory() -> Flask:

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "IGNORE_UNKNOWN_FIELDS": False,
     # Replay verified scikit-learn pipelines exactly in float64, without per-call checks.
     "FAST_PATH": True,
+    # Count predictions for Prometheus and serve them at /metrics.
+    "METRICS": True,
     # Log the input values of each prediction (off: inputs may be personal data).
     "LOG_INPUTS": False,
     # skops types trusted for bare .skops files given on the command line.

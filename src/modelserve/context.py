@@ -7,6 +7,7 @@ import uuid
 
 from flask import current_app, g, request
 
+from .metrics import get_metrics
 from .runtime.registry import Registry
 from .services.predictions import Caller
 
@@ -28,6 +29,10 @@ def request_id() -> str:
 
 
 def caller(source: str) -> Caller:
+    metrics = get_metrics()
     return Caller(
-        source=source, request_id=request_id(), log_inputs=bool(current_app.config["LOG_INPUTS"])
+        source=source,
+        request_id=request_id(),
+        log_inputs=bool(current_app.config["LOG_INPUTS"]),
+        observe=metrics.observe if metrics else None,
     )

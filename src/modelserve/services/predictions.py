@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +35,8 @@ class Caller:
     source: str
     request_id: str
     log_inputs: bool = False
+    # Metrics: called as observe(model, version, source, outcome, rows, seconds).
+    observe: Callable[..., None] | None = None
 
 
 def predict(
@@ -67,12 +69,17 @@ def _logged(model: LoadedModel, rows: Sequence[object], caller: Caller) -> Itera
         outcome = "error"
         raise
     finally:
+        seconds = time.perf_counter() - started
+        if caller.observe is not None:
+            caller.observe(
+                model.name, model.manifest.version, caller.source, outcome, len(rows), seconds
+            )
         record: dict[str, Any] = {
             "event": "prediction",
             "model": model.name,
             "version": model.manifest.version,
             "rows": len(rows),
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "latency_ms": round(seconds * 1000, 3),
             "outcome": outcome,
             "source": caller.source,
             "request_id": caller.request_id,
