@@ -18,6 +18,7 @@ from .extensions import babel, bootstrap, csrf
 from .jsonio import register_json
 from .logs import register_logging
 from .metrics import register_metrics
+from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .sessions import CachedSessionInterface
 
@@ -76,9 +77,21 @@ def register_models(app: Flask) -> None:
         registry = Registry(
             [load_source(p, **options) for p in model_paths(app)],
             timeout=float(app.config["PREDICT_TIMEOUT"]) or None,
+            batching=batch_settings(app),
         )
         registry.warm_up()
     app.extensions["modelserve.registry"] = registry
+
+
+def batch_settings(app: Flask) -> BatchSettings | None:
+    """Micro-batching settings when it is on (threaded servers), else None."""
+    if not app.config["BATCHING"]:
+        return None
+    return BatchSettings(
+        max_rows=int(app.config["BATCH_MAX_ROWS"]),
+        max_wait_us=int(app.config["BATCH_MAX_WAIT_US"]),
+        max_queue=int(app.config["BATCH_MAX_QUEUE"]),
+    )
 
 
 def register_blueprints(app: Flask) -> None:

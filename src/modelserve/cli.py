@@ -121,6 +121,8 @@ def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
         from .metrics import prepare_multiprocess_dir  # noqa: PLC0415
 
         prepare_multiprocess_dir(Path(instance_path()))
+    if "MODELSERVE_BATCHING" not in os.environ:  # threads can share a model call
+        config = {**config, "BATCHING": server == "waitress" or options.threads > 1}
     from .app import create_app  # noqa: PLC0415
 
     def factory() -> Flask:

@@ -28,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     "IGNORE_UNKNOWN_FIELDS": False,
     # Replay verified scikit-learn pipelines exactly in float64, without per-call checks.
     "FAST_PATH": True,
+    # Coalesce concurrent requests for one model into one call (threaded servers only;
+    # `modelserve serve --threads N` turns it on): rows per call, microseconds a leader waits
+    # for others, requests that may wait before the next gets 503.
+    "BATCHING": False,
+    "BATCH_MAX_ROWS": 256,
+    "BATCH_MAX_WAIT_US": 500,
+    "BATCH_MAX_QUEUE": 512,
     # Count predictions for Prometheus and serve them at /metrics.
     "METRICS": True,
     # Log the input values of each prediction (off: inputs may be personal data).

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from .context import request_id
 from .runtime import messages
+from .runtime.batching import OverloadedError
 from .runtime.errors import (
     DeadlineExceededError,
     ModelNotFoundError,
@@ -139,6 +140,14 @@ def on_deadline(exc: DeadlineExceededError) -> Response | tuple[str, int]:
     return response
 
 
+def on_overloaded(exc: OverloadedError) -> Response:
+    response = current_app.make_response(
+        respond(503, "Service Unavailable", gettext("The server is busy; try again shortly."))
+    )
+    response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER"])
+    return response
+
+
 def on_api_problem(exc: ApiProblem) -> Response:
     return problem(exc.status, exc.title, exc.detail, **exc.extra)
 
@@ -186,6 +195,7 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(TooManyRowsError, on_too_many_rows)
     app.register_error_handler(ModelNotFoundError, on_model_not_found)
     app.register_error_handler(DeadlineExceededError, on_deadline)
+    app.register_error_handler(OverloadedError, on_overloaded)
     app.register_error_handler(ApiProblem, on_api_problem)
     app.register_error_handler(CSRFError, on_csrf)
     app.register_error_handler(HTTPException, on_http)

@@ -20,7 +20,13 @@ from flask import Blueprint, Flask, Response, current_app
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
-STATUS = {"ok": "200", "invalid": "422", "deadline_exceeded": "503", "error": "500"}
+STATUS = {
+    "ok": "200",
+    "invalid": "422",
+    "deadline_exceeded": "503",
+    "overloaded": "503",
+    "error": "500",
+}
 
 bp = Blueprint("metrics", __name__)
 

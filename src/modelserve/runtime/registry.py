@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import load_artifact, version_mismatches
+from .batching import BatchSettings, MicroBatcher
 from .errors import DeadlineExceededError, ModelLoadError, ModelNotFoundError
 from .manifest import MANIFEST_NAME, Manifest
 from .packaging import manifest_for_files
@@ -144,7 +145,12 @@ class Registry:
     """The models this process serves, and a per-process pool that enforces deadlines."""
 
     def __init__(
-        self, models: Sequence[LoadedModel], *, timeout: float | None = None, threads: int = 4
+        self,
+        models: Sequence[LoadedModel],
+        *,
+        timeout: float | None = None,
+        threads: int = 4,
+        batching: BatchSettings | None = None,
     ) -> None:
         self.models = {m.name: m for m in models}
         if len(self.models) != len(models):
@@ -154,6 +160,8 @@ class Registry:
         self.ready = False
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_pid = 0
+        self.batching = batching
+        self._batchers: dict[tuple[int, str], MicroBatcher] = {}
 
     def __iter__(self) -> Iterator[LoadedModel]:
         return iter(self.models.values())
@@ -168,6 +176,22 @@ class Registry:
             raise ModelNotFoundError(name) from None
 
     def run(self, model: LoadedModel, columns: Columns) -> Prediction:
+        """Predict, through the model's micro-batcher when batching is on."""
+        if self.batching is None:
+            return self.run_alone(model, columns)
+        return self.batcher(model).run(columns, self.timeout)
+
+    def batcher(self, model: LoadedModel) -> MicroBatcher:
+        """This process's batcher of `model` (locks and threads do not survive fork)."""
+        key = (os.getpid(), model.name)
+        found = self._batchers.get(key)
+        if found is None:
+            assert self.batching is not None
+            runner = lambda columns: self.run_alone(model, columns)  # noqa: E731
+            found = self._batchers.setdefault(key, MicroBatcher(runner, self.batching))
+        return found
+
+    def run_alone(self, model: LoadedModel, columns: Columns) -> Prediction:
         """Run the engine; past the deadline raise `DeadlineExceededError`.
 
         A verified fast path runs inline: its bounded arithmetic takes microseconds, and a

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime.batching import OverloadedError
 from ..runtime.errors import DeadlineExceededError, TooManyRowsError, ValidationError
 from ..runtime.predictor import Prediction
 from ..runtime.registry import LoadedModel, Registry
@@ -74,6 +75,9 @@ def _logged(model: LoadedModel, rows: Sequence[object], caller: Caller) -> Itera
     except DeadlineExceededError:
         outcome = "deadline_exceeded"
         raise
+    except OverloadedError:
+        outcome = "overloaded"
+        raise
     except Exception:
         outcome = "error"
         raise
@@ -95,7 +99,11 @@ def _logged(model: LoadedModel, rows: Sequence[object], caller: Caller) -> Itera
         }
         if caller.log_inputs:
             record["inputs"] = json.dumps(rows, default=str)[:10_000]
-        level = logging.WARNING if outcome in ("deadline_exceeded", "error") else logging.INFO
+        level = (
+            logging.WARNING
+            if outcome in ("deadline_exceeded", "overloaded", "error")
+            else logging.INFO
+        )
         log_fields(log, level, f"prediction {outcome}", record)
 
 
