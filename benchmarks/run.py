@@ -142,7 +142,7 @@ def running(server: Server, port: int, logs: Path) -> Iterator[subprocess.Popen]
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # they slow a current numpy
         env.pop(var, None)
     argv = [a.replace("{port}", str(port)) for a in server.argv]
-    log = (logs / f"{server.name}.log").open("w")
+    log = (logs / f"{server.name.replace(' ', '-')}.log").open("w")
     started = time.perf_counter()
     process = subprocess.Popen(
         argv, env=env, cwd=HERE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -258,6 +258,7 @@ def peers_python() -> Path:
 
 
 def servers(models: Path, instance: Path) -> list[Server]:
+    serve = [str(VENV_BIN / "modelserve"), "serve", str(models / "exam"), "--port", "{port}"]
     gunicorn = [str(VENV_BIN / "gunicorn"), "-w", "2", "-k", "sync", "-b", "127.0.0.1:{port}"]
     gunicorn += ["--no-control-socket", "--chdir", str(HERE)]
     model_env = {"BENCH_MODEL": str(models / "exam" / "model.joblib")}
@@ -284,7 +285,13 @@ def servers(models: Path, instance: Path) -> list[Server]:
         ),
         Server(
             "modelserve",
-            [str(VENV_BIN / "modelserve"), "serve", str(models / "exam"), "--port", "{port}"],
+            serve,
+            "/readyz",
+            {"MODELSERVE_INSTANCE_PATH": str(instance)},
+        ),
+        Server(  # gthread workers: concurrent requests are micro-batched
+            "modelserve gthread",
+            [*serve, "--threads", "4"],
             "/readyz",
             {"MODELSERVE_INSTANCE_PATH": str(instance)},
         ),
@@ -294,7 +301,7 @@ def servers(models: Path, instance: Path) -> list[Server]:
 def scenarios(name: str, bodies: dict[str, Path], conns: list[int]) -> list[Scenario]:
     if name == "floor":
         return [Scenario(name, "hello (GET)", "/", c) for c in conns]
-    path = "/api/v1/models/exam/predict" if name == "modelserve" else "/predict"
+    path = "/api/v1/models/exam/predict" if name.startswith("modelserve") else "/predict"
     found = [Scenario(name, "single row JSON", path, c, bodies["single"]) for c in conns]
     if name == "modelserve":
         found.append(
