@@ -396,7 +396,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--only", nargs="*", help="server names to run (floor always helps)")
+    parser.add_argument("--only", nargs="*", help="server names to run (include floor for the ratios)")
     parser.add_argument("--output", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     if not shutil.which("wrk"):

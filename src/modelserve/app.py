@@ -27,6 +27,16 @@ CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+SECURITY_HEADERS = [
+    (key, key.lower(), value)
+    for key, value in (
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+    )
+]
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides defaults and `MODELSERVE_*` variables."""
@@ -106,11 +116,11 @@ def register_hooks(app: Flask) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
+        present = {key.lower() for key, _ in headers}  # one pass, not one scan per header
         headers["X-Request-ID"] = request_id()
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
+        for key, lowered, value in SECURITY_HEADERS:
+            if lowered not in present:
+                headers.add(key, value)
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
             headers.add("Vary", "Cookie, Accept-Language")

@@ -21,10 +21,10 @@ def get_registry() -> Registry:
 
 def request_id() -> str:
     """The client's X-Request-ID when it is safe to log, else a fresh one."""
-    if "request_id" not in g:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
-    rid: str = g.request_id
+    rid: str | None = g.get("request_id")
+    if rid is None:
+        given = request.environ.get("HTTP_X_REQUEST_ID", "")
+        rid = g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
     return rid
 
 
