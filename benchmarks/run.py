@@ -2,9 +2,9 @@
 
     make bench                      # or: .venv/bin/python benchmarks/run.py [--duration 5 --runs 3]
 
-Every server runs alone (the machine has 2 cores), on a free port, with 2 worker processes;
-wrk (Debian's package) drives it with one thread for `--duration` seconds, `--runs` times per
-scenario, and the median is reported. Throughput on a shared machine drifts, so every number
+Every server starts alone (so its start-up is timed alone), on a free port, with 2 worker
+processes; then wrk (Debian's package, one thread) drives one scenario at a time for
+`--duration` seconds, going round all scenarios `--runs` times, and the median is reported. Throughput on a shared machine drifts, so every number
 is also given as a ratio to the floor measured in the same run. Memory is the RSS and PSS of
 every process of the server (from /proc/PID/smaps_rollup); CPU is user+system time of those
 processes per request, which drifts less than throughput.
@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +41,7 @@ PEERS_VENV = HERE / ".peers-venv"
 PEERS = ["fastapi", "uvicorn[standard]"]
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 BATCH_ROWS = 10_000
+STARTUP: dict[str, float] = {}  # seconds from launch to the first 200 of the readiness path
 ROW = {"estudio": 6, "sueno": 8}
 
 
@@ -50,7 +51,6 @@ class Server:
     argv: list[str]
     ready_path: str
     env: dict[str, str] = field(default_factory=dict)
-    startup_s: float = 0.0
 
 
 @dataclass
@@ -121,7 +121,8 @@ def cpu_seconds(pid: int) -> float:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])
+        # utime + stime, and cutime + cstime: workers that exited and were reaped still count
+        ticks += sum(int(f) for f in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -150,7 +151,7 @@ def running(server: Server, port: int, logs: Path) -> Iterator[subprocess.Popen]
     try:
         wait_ready(process, f"http://127.0.0.1:{port}{server.ready_path}", logs / log.name)
         # Peers have no readiness path: a 405 from GET /predict means the app is up.
-        server.startup_s = time.perf_counter() - started
+        STARTUP[server.name] = time.perf_counter() - started
         yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -191,15 +192,16 @@ def wrk(url: str, scenario: Scenario, seconds: float) -> dict:
     return json.loads(line[len("BENCH ") :])
 
 
-def measure(base: str, pid: int, scenario: Scenario, seconds: float, runs: int) -> Result:
-    url = base + scenario.path
-    wrk(url, scenario, 1)  # warm-up: every worker has served before we count
-    samples = []
-    for _ in range(runs):
-        cpu_before = cpu_seconds(pid)
-        stats = wrk(url, scenario, seconds)
-        stats["cpu"] = cpu_seconds(pid) - cpu_before
-        samples.append(stats)
+def sample(base: str, pid: int, scenario: Scenario, seconds: float) -> dict:
+    """One wrk run, with the CPU time the server's processes spent meanwhile."""
+    cpu_before = cpu_seconds(pid)
+    stats = wrk(base + scenario.path, scenario, seconds)
+    stats["cpu"] = cpu_seconds(pid) - cpu_before
+    return stats
+
+
+def summarize(scenario: Scenario, samples: list[dict]) -> Result:
+    """Medians over the runs of one scenario."""
     rate = statistics.median(
         s["requests"] / (s["duration_us"] / 1e6) * scenario.rows for s in samples
     )
@@ -313,34 +315,56 @@ def scenarios(name: str, bodies: dict[str, Path], conns: list[int]) -> list[Scen
 
 
 def run(args: argparse.Namespace, work: Path) -> tuple[list[Result], dict[str, tuple]]:
+    """Start every server (one at a time, so start-up is timed alone), then interleave.
+
+    Runs go round all scenarios `--runs` times: load from elsewhere on a shared machine then
+    drifts over every server alike instead of favouring whichever ran in a quiet minute.
+    Idle servers cost nothing while another is measured.
+    """
     from modelserve.demo import ensure_demo_models
 
     ensure_demo_models(work / "models")
     bodies = write_bodies(work)
-    results, facts = [], {}
-    for server in servers(work / "models", work / "instance"):
-        if args.only and server.name not in args.only:
-            continue
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        with running(server, port, work) as process:
-            if server.ready_path == "/predict":  # peers: prove they answer a prediction
-                status, _, answer = get(base + "/predict", bodies["single"].read_bytes(), JSON)
-                assert status == 200, answer
-            todo = scenarios(server.name, bodies, args.connections)
-            if server.name == "modelserve":
-                form, cookie = form_session(base, work)
-                todo += [
-                    Scenario(server.name, "form POST", "/models/exam", c, form, FORM, cookie=cookie)
-                    for c in args.connections
-                ]
-            for scenario in todo:
-                print(
-                    f"  {server.name}: {scenario.label} c={scenario.connections}", file=sys.stderr
-                )
-                results.append(measure(base, process.pid, scenario, args.duration, args.runs))
-            facts[server.name] = (*memory_mib(process.pid), server.startup_s)
-    return results, facts
+    todo: list[tuple[str, int, Scenario]] = []
+    facts, pids = {}, {}
+    with ExitStack() as stack:
+        for server in servers(work / "models", work / "instance"):
+            if args.only and server.name not in args.only:
+                continue
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            pids[server.name] = stack.enter_context(running(server, port, work)).pid
+            todo += [
+                (base, pids[server.name], s)
+                for s in server_scenarios(server, base, bodies, args, work)
+            ]
+        for base, _, scenario in todo:
+            wrk(base + scenario.path, scenario, 1)  # warm-up: every worker has served
+        samples: list[list[dict]] = [[] for _ in todo]
+        for round_ in range(args.runs):
+            print(f"  round {round_ + 1} of {args.runs}", file=sys.stderr)
+            for found, (base, pid, scenario) in zip(samples, todo, strict=True):
+                found.append(sample(base, pid, scenario, args.duration))
+        for server in servers(work / "models", work / "instance"):
+            if server.name in pids:
+                facts[server.name] = (*memory_mib(pids[server.name]), STARTUP[server.name])
+    return [summarize(s, found) for (_, _, s), found in zip(todo, samples, strict=True)], facts
+
+
+def server_scenarios(
+    server: Server, base: str, bodies: dict[str, Path], args: argparse.Namespace, work: Path
+) -> list[Scenario]:
+    if server.ready_path == "/predict":  # peers: prove they answer a prediction
+        status, _, answer = get(base + "/predict", bodies["single"].read_bytes(), JSON)
+        assert status == 200, answer
+    todo = scenarios(server.name, bodies, args.connections)
+    if server.name == "modelserve":
+        form, cookie = form_session(base, work)
+        todo += [
+            Scenario(server.name, "form POST", "/models/exam", c, form, FORM, cookie=cookie)
+            for c in args.connections
+        ]
+    return todo
 
 
 JSON = {"Content-Type": "application/json"}
@@ -386,8 +410,8 @@ def machine(args: argparse.Namespace) -> str:
     return (
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores ({cpu}), "
         f"{mem:.0f} GiB; {platform.platform()}; Python {platform.python_version()}; {versions}; "
-        f"wrk -t1, {args.duration:g} s x {args.runs} runs per scenario (median), "
-        f"after a 1 s warm-up."
+        f"wrk -t1, {args.duration:g} s x {args.runs} interleaved rounds over all scenarios "
+        f"(median), after a 1 s warm-up."
     )
 
 
@@ -396,7 +420,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--only", nargs="*", help="server names to run (include floor for the ratios)")
+    parser.add_argument(
+        "--only", nargs="*", help="server names to run (include floor for the ratios)"
+    )
     parser.add_argument("--output", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     if not shutil.which("wrk"):
