@@ -4,10 +4,11 @@
 
 Every server starts alone (so its start-up is timed alone), on a free port, with 2 worker
 processes; then wrk (Debian's package, one thread) drives one scenario at a time for
-`--duration` seconds, going round all scenarios `--runs` times, and the median is reported. Throughput on a shared machine drifts, so every number
-is also given as a ratio to the floor measured in the same run. Memory is the RSS and PSS of
-every process of the server (from /proc/PID/smaps_rollup); CPU is user+system time of those
-processes per request, which drifts less than throughput.
+`--duration` seconds, going round all scenarios `--runs` times, and the median is reported.
+Throughput on a shared machine drifts, so every number is also given as a ratio to the floor
+measured in the same run. Memory is the RSS and PSS of every process of the server (from
+/proc/PID/smaps_rollup); CPU is user+system time of those processes (reaped workers included)
+per request, which drifts less than throughput.
 """
 
 from __future__ import annotations
