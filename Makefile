@@ -6,16 +6,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: demo test install install-test system-deps lint translations clean
+.PHONY: demo test bench install install-test system-deps lint translations clean
 
 demo: install
 	$(BIN)/modelserve demo
 
 test: install-test system-deps
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Not part of `make test`: a few minutes of load on this machine (wrk from Debian's packages).
+# FastAPI and uvicorn go into a side venv, benchmarks/.peers-venv, never into the project's.
+bench: install
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python benchmarks/run.py --output benchmarks/last-run.md
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

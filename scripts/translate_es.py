@@ -133,6 +133,7 @@ ES = {
     "vuelve a intentarlo.",
     "The input is not valid: %(count)d problem(s).": "Los datos no son válidos: %(count)d problema(s).",
     "The prediction did not finish within %(seconds)s s; try again shortly.": "La predicción no terminó en %(seconds)s s; inténtalo de nuevo en un momento.",
+    "The server is busy; try again shortly.": "El servidor está ocupado; inténtalo de nuevo en un momento.",
     "The request body is larger than this server accepts.": "El cuerpo de la petición es mayor de lo que acepta este servidor.",
     "The request could not be understood.": "No se pudo entender la petición.",
     "The request failed.": "La petición ha fallado.",

@@ -19,21 +19,36 @@ from .cors import register_cors
 from .database import register_database
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
+from .jsonio import register_json
 from .logs import register_logging
+from .metrics import register_metrics
 from .protocols import mlflow, v2
+from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
+from .sessions import CachedSessionInterface
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+SECURITY_HEADERS = [
+    (key, key.lower(), value)
+    for key, value in (
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+    )
+]
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides defaults and `MODELSERVE_*` variables."""
     app = Flask(__name__, instance_path=str((config or {}).get("INSTANCE_PATH") or instance_path()))
     load_config(app, config)
+    register_json(app)
     register_logging(app)
     register_extensions(app)
     register_database(app)
@@ -41,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_models(app)
     register_blueprints(app)
     register_cors(app)
+    register_metrics(app)
     register_errorhandlers(app)
     register_hooks(app)
     register_template_helpers(app)
@@ -65,6 +81,7 @@ def register_extensions(app: Flask) -> None:
     bootstrap.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    app.session_interface = CachedSessionInterface()
 
 
 def register_models(app: Flask) -> None:
@@ -78,13 +95,26 @@ def register_models(app: Flask) -> None:
         options = {
             "trusted_types": app.config["TRUSTED_TYPES"],
             "ignore_unknown": bool(app.config["IGNORE_UNKNOWN_FIELDS"]),
+            "fast_path": bool(app.config["FAST_PATH"]),
         }
         registry = Registry(
             [load_source(p, **options) for p in model_paths(app)],
             timeout=float(app.config["PREDICT_TIMEOUT"]) or None,
+            batching=batch_settings(app),
         )
         registry.warm_up()
     app.extensions["modelserve.registry"] = registry
+
+
+def batch_settings(app: Flask) -> BatchSettings | None:
+    """Micro-batching settings when it is on (threaded servers), else None."""
+    if not app.config["BATCHING"]:
+        return None
+    return BatchSettings(
+        max_rows=int(app.config["BATCH_MAX_ROWS"]),
+        max_wait_us=int(app.config["BATCH_MAX_WAIT_US"]),
+        max_queue=int(app.config["BATCH_MAX_QUEUE"]),
+    )
 
 
 def register_blueprints(app: Flask) -> None:
@@ -108,11 +138,11 @@ def register_hooks(app: Flask) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
+        present = {key.lower() for key, _ in headers}  # one pass, not one scan per header
         headers["X-Request-ID"] = request_id()
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
+        for key, lowered, value in SECURITY_HEADERS:
+            if lowered not in present:
+                headers.add(key, value)
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
             headers.add("Vary", "Cookie, Accept-Language")

@@ -97,7 +97,7 @@ def main() -> None:
     """Deploy trained models as a web form and a JSON API."""
 
 
-@main.command()
+@main.command(with_appcontext=False)  # it builds its own app, after setting up
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--trust",
@@ -120,7 +120,7 @@ def serve(paths: tuple[Path, ...], trust: tuple[str, ...], server: str, **option
     )
 
 
-@main.command()
+@main.command(with_appcontext=False)  # it builds its own app, after setting up
 @click.option("--retrain", is_flag=True, help="Train the demo models again.")
 @serve_options
 def demo(retrain: bool, server: str, **options: Any) -> None:
@@ -133,6 +133,12 @@ def demo(retrain: bool, server: str, **options: Any) -> None:
 
 
 def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
+    if server == "gunicorn":  # workers are processes: metrics go through shared files
+        from .metrics import prepare_multiprocess_dir  # noqa: PLC0415
+
+        prepare_multiprocess_dir(Path(instance_path()))
+    if "MODELSERVE_BATCHING" not in os.environ:  # threads can share a model call
+        config = {**config, "BATCHING": server == "waitress" or options.threads > 1}
     from .app import create_app  # noqa: PLC0415
     from .database import upgrade  # noqa: PLC0415
 
@@ -159,7 +165,7 @@ def _build(factory: Callable[[], Flask]) -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
-@main.group()
+@main.group(cls=click.Group)  # model files need no app
 def models() -> None:
     """Add, list and check model packages."""
 

@@ -32,6 +32,17 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_AFTER": 1,
     # Unknown input fields are rejected; set to true to ignore them instead.
     "IGNORE_UNKNOWN_FIELDS": False,
+    # Replay verified scikit-learn pipelines exactly in float64, without per-call checks.
+    "FAST_PATH": True,
+    # Coalesce concurrent requests for one model into one call (threaded servers only;
+    # `modelserve serve --threads N` turns it on): rows per call, microseconds a leader waits
+    # for others, requests that may wait before the next gets 503.
+    "BATCHING": False,
+    "BATCH_MAX_ROWS": 256,
+    "BATCH_MAX_WAIT_US": 500,
+    "BATCH_MAX_QUEUE": 512,
+    # Count predictions for Prometheus and serve them at /metrics.
+    "METRICS": True,
     # Log the input values of each prediction (off: inputs may be personal data).
     "LOG_INPUTS": False,
     # skops types trusted for bare .skops files given on the command line.

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from flask import current_app, g, request
 from flask_login import current_user
 
+from .metrics import get_metrics
 from .runtime.registry import Registry
 from .services import predictions
 from .services.access import AccessGate
@@ -34,31 +35,35 @@ def get_gate() -> AccessGate:
 
 def request_id() -> str:
     """The client's X-Request-ID when it is safe to log, else a fresh one."""
-    if "request_id" not in g:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
-    rid: str = g.request_id
+    rid: str | None = g.get("request_id")
+    if rid is None:
+        given = request.environ.get("HTTP_X_REQUEST_ID", "")
+        rid = g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
     return rid
 
 
 def caller(source: str) -> predictions.Caller:
     """Who is asking: the API's token holder, or the signed-in user of a page."""
-    log_inputs = bool(current_app.config["LOG_INPUTS"])
+    metrics = get_metrics()
+    common = {
+        "request_id": request_id(),
+        "log_inputs": bool(current_app.config["LOG_INPUTS"]),
+        "observe": metrics.observe if metrics else None,
+    }
     token = g.get("api_token")
     if token is not None:
         return predictions.Caller(
             source,
-            request_id(),
-            log_inputs,
-            token.user_id,
-            token.user.role,
-            token.id,
-            tuple(token.scope_list),
+            user_id=token.user_id,
+            role=token.user.role,
+            token_id=token.id,
+            scopes=tuple(token.scope_list),
+            **common,
         )
     if source == "web" and current_user.is_authenticated:
         user = current_user.record
-        return predictions.Caller(source, request_id(), log_inputs, user.id, user.role)
-    return predictions.Caller(source, request_id(), log_inputs)
+        return predictions.Caller(source, user_id=user.id, role=user.role, **common)
+    return predictions.Caller(source, **common)
 
 
 def predict(name: str, rows: Sequence[object], source: str) -> predictions.Outcome:

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .context import request_id
 from .runtime import messages
+from .runtime.batching import OverloadedError
 from .runtime.errors import (
     DeadlineExceededError,
     ModelNotFoundError,
@@ -221,6 +222,10 @@ def on_record_not_found(exc: RecordNotFoundError) -> Response:
     return respond(404, gettext("There is no such record."))
 
 
+def on_overloaded(exc: OverloadedError) -> Response:
+    return retry_later(respond(503, gettext("The server is busy; try again shortly.")))
+
+
 def on_api_problem(exc: ApiProblem) -> Response:
     fmt = protocol_format()
     if fmt is not None:
@@ -275,6 +280,7 @@ def register_errorhandlers(app: Flask) -> None:
         TooManyRowsError: on_too_many_rows,
         ModelNotFoundError: on_model_not_found,
         DeadlineExceededError: on_deadline,
+        OverloadedError: on_overloaded,
         ApiProblem: on_api_problem,
         AccessDeniedError: on_access_denied,
         TokenError: on_token_error,

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask
 
+from .metrics import worker_exit
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -43,6 +45,8 @@ def run_gunicorn(factory: Callable[[], Flask], options: ServeOptions) -> None:
         # gunicorn >= 24 opens a control socket at a fixed path; two servers would collide.
         "control_socket_disable": True,
         "worker_exit": _flush_history,
+        # Metrics files of a worker that exited: let prometheus_client forget its gauges.
+        "child_exit": lambda server, worker: worker_exit(worker.pid),
     }
 
     class Application(BaseApplication):  # type: ignore[misc]

@@ -124,6 +124,16 @@ def test_an_orphaned_replay_is_recovered(engine, tmp_path: Path) -> None:
     (spool / "history-1.jsonl.999999999.replaying").write_text("")
     writer = HistoryWriter(lambda: engine, mode="async", spool_dir=spool)
     writer.recover_orphans()
-    assert [p.name.startswith("history-orphan-") for p in spool.iterdir()] == [True]
+    assert [p.name.startswith("history-999999999-orphan-") for p in spool.iterdir()] == [True]
     writer.flush()
     assert list(spool.iterdir()) == []
+
+
+def test_a_live_processs_spool_is_left_to_it(engine, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    other = spool / "history-1.jsonl"  # pid 1 is alive and may still be appending
+    other.write_text("")
+    writer = HistoryWriter(lambda: engine, mode="async", spool_dir=spool)
+    writer.flush()
+    assert other.exists()

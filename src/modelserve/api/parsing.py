@@ -10,6 +10,7 @@ from flask import Request
 from flask_babel import gettext
 
 from ..errors import ApiProblem
+from ..jsonio import fast_loads
 from ..runtime.errors import FieldError, ValidationError
 
 JSON_TYPES = ("application/json",)
@@ -26,6 +27,9 @@ def json_body(request: Request) -> Any:
             ),
         )
     raw = request.get_data(cache=False)
+    parsed, body = fast_loads(raw)
+    if parsed:
+        return body
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import load_artifact, version_mismatches
+from .batching import BatchSettings, MicroBatcher
 from .errors import DeadlineExceededError, ModelLoadError, ModelNotFoundError
 from .manifest import MANIFEST_NAME, Manifest
 from .packaging import manifest_for_files
 from .predictor import Engine, KerasEngine, OnnxEngine, Prediction, SklearnEngine
 from .schema import Columns, InputSchema
+from .verify import accelerate
 
 log = logging.getLogger("modelserve.runtime")
 
@@ -65,7 +67,9 @@ def build_engine(manifest: Manifest, objects: Sequence[Any]) -> Engine:
     return engine
 
 
-def load_package(folder: Path, *, ignore_unknown: bool = False) -> LoadedModel:
+def load_package(
+    folder: Path, *, ignore_unknown: bool = False, fast_path: bool = True
+) -> LoadedModel:
     """Load a model folder under the safety rules of its manifest."""
     manifest = Manifest.load(folder)
     objects = [
@@ -77,17 +81,23 @@ def load_package(folder: Path, *, ignore_unknown: bool = False) -> LoadedModel:
     notes = version_mismatches(manifest.libraries)
     for note in notes:
         log.warning("%s: %s", manifest.name, note)
-    return _ready(manifest, objects, ignore_unknown, notes)
+    return _ready(manifest, objects, ignore_unknown, notes, fast_path=fast_path)
 
 
 def load_file(
-    path: Path, *, trusted_types: Sequence[str] = (), ignore_unknown: bool = False
+    path: Path,
+    *,
+    trusted_types: Sequence[str] = (),
+    ignore_unknown: bool = False,
+    fast_path: bool = True,
 ) -> LoadedModel:
     """Serve a bare model file the operator named: pin its sha256 now, then load those bytes."""
     inspected = manifest_for_files(path, trusted_types=trusted_types)
     note = f"pinned sha256 {inspected.manifest.model_artifact.sha256} of {path} (operator's file)"
     log.info(note)
-    return _ready(inspected.manifest, inspected.objects, ignore_unknown, [note])
+    return _ready(
+        inspected.manifest, inspected.objects, ignore_unknown, [note], fast_path=fast_path
+    )
 
 
 def load_source(path: Path, **options: Any) -> LoadedModel:
@@ -95,19 +105,32 @@ def load_source(path: Path, **options: Any) -> LoadedModel:
     if path.is_dir():
         if not (path / MANIFEST_NAME).is_file():
             raise ModelLoadError(f"{path} is a folder without {MANIFEST_NAME}")
-        return load_package(path, ignore_unknown=options.get("ignore_unknown", False))
+        return load_package(
+            path,
+            ignore_unknown=options.get("ignore_unknown", False),
+            fast_path=options.get("fast_path", True),
+        )
     if not path.exists():
         raise ModelLoadError(f"{path}: no such file or folder")
     return load_file(path, **options)
 
 
 def _ready(
-    manifest: Manifest, objects: Sequence[Any], ignore_unknown: bool, notes: list[str]
+    manifest: Manifest,
+    objects: Sequence[Any],
+    ignore_unknown: bool,
+    notes: list[str],
+    *,
+    fast_path: bool = True,
 ) -> LoadedModel:
     engine = build_engine(manifest, objects)
     schema = InputSchema(manifest.features, ignore_unknown=ignore_unknown)
     model = LoadedModel(manifest, schema, engine, notes)
     probe(model)
+    if fast_path:
+        package = manifest.root if _is_package(manifest.root) else None
+        model.engine, note = accelerate(engine, schema, package, manifest.name)
+        model.notes.append(note)
     return model
 
 
@@ -145,6 +168,10 @@ def _check_answer(model: LoadedModel, answer: Prediction) -> None:
         raise ModelLoadError(f"{model.name}: one row in, {len(answer.labels)} answers out")
 
 
+def _is_package(folder: Path | None) -> bool:
+    return folder is not None and (folder / MANIFEST_NAME).is_file()
+
+
 def discover(folder: Path) -> list[Path]:
     """The model packages directly inside `folder` (each a sub-folder with model.toml)."""
     if not folder.is_dir():
@@ -156,7 +183,12 @@ class Registry:
     """The models this process serves, and a per-process pool that enforces deadlines."""
 
     def __init__(
-        self, models: Sequence[LoadedModel], *, timeout: float | None = None, threads: int = 4
+        self,
+        models: Sequence[LoadedModel],
+        *,
+        timeout: float | None = None,
+        threads: int = 4,
+        batching: BatchSettings | None = None,
     ) -> None:
         self.models = {m.name: m for m in models}
         if len(self.models) != len(models):
@@ -166,6 +198,8 @@ class Registry:
         self.ready = False
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_pid = 0
+        self.batching = batching
+        self._batchers: dict[tuple[int, str], MicroBatcher] = {}
 
     def __iter__(self) -> Iterator[LoadedModel]:
         return iter(self.models.values())
@@ -180,8 +214,28 @@ class Registry:
             raise ModelNotFoundError(name) from None
 
     def run(self, model: LoadedModel, columns: Columns) -> Prediction:
-        """Run the engine; past the deadline raise `DeadlineExceededError`."""
-        if not self.timeout:
+        """Predict, through the model's micro-batcher when batching is on."""
+        if self.batching is None:
+            return self.run_alone(model, columns)
+        return self.batcher(model).run(columns, self.timeout)
+
+    def batcher(self, model: LoadedModel) -> MicroBatcher:
+        """This process's batcher of `model` (locks and threads do not survive fork)."""
+        key = (os.getpid(), model.name)
+        found = self._batchers.get(key)
+        if found is None:
+            assert self.batching is not None
+            runner = lambda columns: self.run_alone(model, columns)  # noqa: E731
+            found = self._batchers.setdefault(key, MicroBatcher(runner, self.batching))
+        return found
+
+    def run_alone(self, model: LoadedModel, columns: Columns) -> Prediction:
+        """Run the engine; past the deadline raise `DeadlineExceededError`.
+
+        A verified fast path runs inline: its bounded arithmetic takes microseconds, and a
+        hand-off to the deadline thread would cost more than the prediction itself.
+        """
+        if not self.timeout or getattr(model.engine, "inline", False):
             return model.engine.run(columns)
         future = self._executor().submit(model.engine.run, columns)
         try:

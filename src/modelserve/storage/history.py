@@ -169,6 +169,8 @@ class HistoryWriter:
         if not self.spool_dir.is_dir():
             return True
         for path in sorted(self.spool_dir.glob("history-*.jsonl")):
+            if not _replayable_by_me(path):
+                continue  # another live process may still be appending to it
             claimed = path.with_name(f"{path.name}.{os.getpid()}.replaying")
             try:
                 path.rename(claimed)  # atomic: one process replays each file
@@ -189,7 +191,7 @@ class HistoryWriter:
                 self._mark_down(exc)
                 # Back under a fresh name: the original may already exist again.
                 claimed.rename(
-                    claimed.with_name(f"history-retry-{os.getpid()}-{time.time_ns()}.jsonl")
+                    claimed.with_name(f"history-{os.getpid()}-retry-{time.time_ns()}.jsonl")
                 )
                 return False
         claimed.unlink()
@@ -205,7 +207,7 @@ class HistoryWriter:
             pid = int(claimed.name.split(".")[-2])
             if not _alive(pid):
                 claimed.rename(
-                    claimed.with_name(f"history-orphan-{pid}-{claimed.stat().st_ino}.jsonl")
+                    claimed.with_name(f"history-{pid}-orphan-{claimed.stat().st_ino}.jsonl")
                 )
 
     def close(self) -> None:
@@ -228,6 +230,13 @@ def close_all() -> None:
 
 
 atexit.register(close_all)
+
+
+def _replayable_by_me(path: Path) -> bool:
+    """A spool file is replayed by the process that wrote it (its own thread, so never while
+    it is being appended to) or, once that process is gone, by any other."""
+    owner = path.name.split("-")[1].split(".")[0]
+    return owner.isdigit() and (int(owner) == os.getpid() or not _alive(int(owner)))
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,2 @@
+-- GET with the JSON summary line of done.lua.
+done = require("done")

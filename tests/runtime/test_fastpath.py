@@ -1,0 +1,124 @@
+"""The exact fast path answers like scikit-learn itself, or is not used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, PolynomialFeatures, StandardScaler
+
+from modelserve.runtime import fastpath
+from modelserve.runtime.fastpath import FastEngine
+from modelserve.runtime.predictor import SklearnEngine
+from modelserve.runtime.registry import LoadedModel, load_source
+from modelserve.runtime.verify import generated_rows
+from tests.support import mixed_pipeline, save
+
+
+def held_out_rows(model: LoadedModel, n: int = 300) -> list[dict]:
+    """Rows the load-time check never saw: another seed, other values."""
+    rng = np.random.default_rng(42)
+    rows = []
+    for row in generated_rows(model.schema.features, n):
+        for feat in model.schema.features:
+            if feat.numeric and feat.min is not None and feat.max is not None:
+                row[feat.name] = float(rng.uniform(feat.min, feat.max))
+        rows.append(row)
+    return rows
+
+
+def answers(model: LoadedModel, rows: list[dict]):
+    return model.engine.run(model.schema.validate(rows))
+
+
+@pytest.mark.parametrize("name", ["exam", "exam-legacy", "iris"])
+def test_demo_models_take_the_fast_path_and_match_sklearn(demo_dir: Path, name: str) -> None:
+    model = load_source(demo_dir / name)
+    assert isinstance(model.engine, FastEngine)
+    assert any("exact fast path on" in n for n in model.notes)
+    rows = held_out_rows(model)
+    original = model.engine.original
+    frame = pd.DataFrame(rows)[model.schema.names]
+    x = frame
+    for step in original.steps:
+        x = step.transform(x)
+    got = answers(model, rows)
+    np.testing.assert_allclose(
+        got.probabilities, original.estimator.predict_proba(x), rtol=0, atol=1e-9
+    )
+    assert got.labels == [str(v) for v in original.estimator.predict(x)]
+
+
+def test_column_transformer_with_one_hot_matches(tmp_path: Path) -> None:
+    pipeline, _, held_out = mixed_pipeline()
+    model = load_source(save(pipeline, tmp_path / "churn.joblib"))
+    assert isinstance(model.engine, FastEngine)
+    got = answers(model, held_out.to_dict("records"))
+    np.testing.assert_allclose(got.probabilities, pipeline.predict_proba(held_out), atol=1e-9)
+    assert got.labels == list(pipeline.predict(held_out))
+
+
+def test_imputer_minmax_linear_regression_matches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 50, size=(200, 3))
+    y = x @ [0.5, -1.5, 2.0] + 3
+    x[::7, 1] = np.nan
+    pipeline = make_pipeline(SimpleImputer(), MinMaxScaler(clip=True), LinearRegression())
+    pipeline.fit(x[:150], y[:150])
+    model = load_source(save(pipeline, tmp_path / "reg.joblib"))
+    assert isinstance(model.engine, FastEngine)
+    rows = [{f"x{i}": float(v) for i, v in enumerate(r)} for r in x[150:] if not np.isnan(r).any()]
+    got = answers(model, rows)
+    want = pipeline.predict(np.array([list(r.values()) for r in rows]))
+    np.testing.assert_allclose(got.values, want, rtol=0, atol=1e-9)
+
+
+def test_a_pipeline_it_cannot_replay_falls_back_with_the_reason(tmp_path: Path) -> None:
+    x = np.random.default_rng(2).normal(size=(120, 2))
+    y = (x[:, 0] > 0).astype(int)
+    poly = make_pipeline(PolynomialFeatures(), LogisticRegression()).fit(x, y)
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y)
+    for name, estimator, missing in [
+        ("poly", poly, "PolynomialFeatures"),
+        ("rf", forest, "Forest"),
+    ]:
+        model = load_source(save(estimator, tmp_path / f"{name}.joblib"))
+        assert isinstance(model.engine, SklearnEngine)
+        assert any("fast path off" in n and missing in n for n in model.notes), model.notes
+
+
+def test_a_replay_that_does_not_match_is_refused(tmp_path: Path, monkeypatch) -> None:
+    real = fastpath._standard_scaler
+
+    def off_by_a_little(scaler):
+        step = real(scaler)
+        return lambda x: step(x) + 1e-7
+
+    monkeypatch.setattr(fastpath, "_standard_scaler", off_by_a_little)
+    x = np.random.default_rng(3).normal(size=(100, 2))
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, x[:, 0] > 0)
+    model = load_source(save(pipeline, tmp_path / "m.joblib"))
+    assert isinstance(model.engine, SklearnEngine)
+    assert any("differs by" in n for n in model.notes), model.notes
+
+
+def test_the_fast_path_builds_no_dataframe(demo_dir: Path, monkeypatch) -> None:
+    model = load_source(demo_dir / "exam")
+    assert isinstance(model.engine, FastEngine)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pandas on the hot path")
+
+    monkeypatch.setattr(pd, "DataFrame", forbidden)
+    assert answers(model, [{"estudio": 6, "sueno": 8}]).labels in (["Aprobado"], ["Suspendido"])
+
+
+def test_fast_path_can_be_turned_off(demo_dir: Path) -> None:
+    model = load_source(demo_dir / "exam", fast_path=False)
+    assert isinstance(model.engine, SklearnEngine)
