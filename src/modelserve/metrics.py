@@ -17,6 +17,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
 
+from .processes import alive
+
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
@@ -38,23 +40,13 @@ def prepare_multiprocess_dir(instance: Path) -> Path:
     root = instance / "prometheus"
     root.mkdir(parents=True, exist_ok=True)
     for old in root.glob("run-*"):
-        if not _alive(int(old.name.removeprefix("run-") or 0)):
+        if not alive(int(old.name.removeprefix("run-") or 0)):
             shutil.rmtree(old, ignore_errors=True)
     folder = root / f"run-{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     os.environ[ENV] = str(folder)
     return folder
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
 
 
 def worker_exit(pid: int) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from ..processes import alive
 from .tables import PredictionRecord
 
 log = logging.getLogger("modelserve.history")
@@ -205,7 +206,7 @@ class HistoryWriter:
             return
         for claimed in self.spool_dir.glob("history-*.jsonl.*.replaying"):
             pid = int(claimed.name.split(".")[-2])
-            if not _alive(pid):
+            if not alive(pid):
                 claimed.rename(
                     claimed.with_name(f"history-{pid}-orphan-{claimed.stat().st_ino}.jsonl")
                 )
@@ -236,17 +237,7 @@ def _replayable_by_me(path: Path) -> bool:
     """A spool file is replayed by the process that wrote it (its own thread, so never while
     it is being appended to) or, once that process is gone, by any other."""
     owner = path.name.split("-")[1].split(".")[0]
-    return owner.isdigit() and (int(owner) == os.getpid() or not _alive(int(owner)))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return owner.isdigit() and (int(owner) == os.getpid() or not alive(int(owner)))
 
 
 def _encode(value: object) -> object:
