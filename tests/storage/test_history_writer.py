@@ -137,3 +137,14 @@ def test_a_live_processs_spool_is_left_to_it(engine, tmp_path: Path) -> None:
     writer = HistoryWriter(lambda: engine, mode="async", spool_dir=spool)
     writer.flush()
     assert other.exists()
+
+
+def test_a_queue_over_its_bound_is_written_by_the_caller(engine, tmp_path: Path) -> None:
+    writer = HistoryWriter(
+        lambda: engine, mode="async", spool_dir=tmp_path, flush_interval=60, max_queue=100
+    )
+    writer.record(rows(60))
+    assert writer.pending() == 60  # under the bound: queued for the background thread
+    writer.record(rows(60))
+    assert writer.pending() == 0 and count(engine) == 120
+    writer.close()

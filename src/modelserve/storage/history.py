@@ -64,6 +64,7 @@ class HistoryWriter:
         spool_dir: Path,
         flush_interval: float = 0.1,
         max_batch: int = 5000,
+        max_queue: int = 50_000,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"history mode must be one of {', '.join(MODES)}")
@@ -72,6 +73,7 @@ class HistoryWriter:
         self.spool_dir = spool_dir
         self.flush_interval = flush_interval
         self.max_batch = max_batch
+        self.max_queue = max_queue
         self._queue: deque[dict[str, Any]] = deque()
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
@@ -92,6 +94,10 @@ class HistoryWriter:
             return
         self._ensure_thread()
         self._queue.extend(rows)
+        if len(self._queue) > self.max_queue:
+            # Backpressure: when the database falls behind, the request helps write instead of
+            # letting the queue (and the worker's memory) grow without bound.
+            self.flush()
 
     def pending(self) -> int:
         return len(self._queue)
