@@ -50,9 +50,6 @@ class FieldError:
     code: str
     params: tuple[tuple[str, object], ...] = ()
 
-    def param(self, key: str) -> object:
-        return dict(self.params).get(key)
-
 
 class ValidationError(RuntimeFault):
     """The input breaks the schema; `errors` lists every problem at once."""

@@ -124,20 +124,23 @@ def _is_missing(value: Any) -> bool:
 
 def describe_onnx(session: Any, path: Path) -> Description:
     """Features from the graph inputs; classes from the classifier node's attributes."""
+    import onnx  # noqa: PLC0415
+
+    graph = onnx.load_model(str(path), load_external_data=False).graph
     inputs = session.get_inputs()
     outputs = session.get_outputs()
     if len(inputs) == 1 and _width(inputs[0].shape) not in (None, 1):
         width = _width(inputs[0].shape) or 0
         features = [Feature(name=f"x{i}", type="number") for i in range(width)]
     else:
-        categories = _onnx_categories(path)
+        categories = _onnx_categories(graph)
         features = [
             Feature(name=i.name, type="category", choices=categories[i.name])
             if i.name in categories
             else Feature(name=i.name, type=_onnx_feature_type(i.type))
             for i in inputs
         ]
-    classes = _onnx_classes(path)
+    classes = _onnx_classes(graph)
     task = "classification" if classes or len(outputs) > 1 else "regression"
     return Description(features, task, classes)
 
@@ -152,11 +155,8 @@ def _onnx_feature_type(onnx_type: str) -> FeatureType:
     return "integer" if "int" in onnx_type else "number"
 
 
-def _onnx_categories(path: Path) -> dict[str, list[Choice]]:
+def _onnx_categories(graph: Any) -> dict[str, list[Choice]]:
     """Categories of string inputs fed straight into a OneHotEncoder node."""
-    import onnx  # noqa: PLC0415
-
-    graph = onnx.load_model(str(path), load_external_data=False).graph
     inputs = {i.name for i in graph.input}
     found: dict[str, list[Choice]] = {}
     for node in graph.node:
@@ -167,12 +167,9 @@ def _onnx_categories(path: Path) -> dict[str, list[Choice]]:
     return found
 
 
-def _onnx_classes(path: Path) -> list[Choice]:
+def _onnx_classes(graph: Any) -> list[Choice]:
     """Class labels stored as attributes of the classifier node (skl2onnx writes them)."""
-    import onnx  # noqa: PLC0415
-
-    model = onnx.load_model(str(path), load_external_data=False)
-    for node in model.graph.node:
+    for node in graph.node:
         for attr in node.attribute:
             if attr.name == "classlabels_strings":
                 return [s.decode() for s in attr.strings]

@@ -40,6 +40,11 @@ class Outcome:
         """The clean inputs as one dict per row, built only when asked (a batch answer is not)."""
         return self.columns.rows()
 
+    @cached_property
+    def answers(self) -> list[dict[str, Any]]:
+        """One JSON answer per row, built once for the response and the history records."""
+        return rows_json(self.prediction)
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -117,7 +122,7 @@ def history_rows(outcome: Outcome, caller: Caller) -> list[dict[str, Any]]:
             "request_id": caller.request_id,
             "job_id": caller.job_id,
         }
-        for row, answer in zip(outcome.rows, rows_json(outcome.prediction), strict=True)
+        for row, answer in zip(outcome.rows, outcome.answers, strict=True)
     ]
 
 
@@ -176,7 +181,7 @@ def as_json(outcome: Outcome) -> dict[str, Any]:
     return {
         "model": manifest.name,
         "version": manifest.version,
-        "predictions": rows_json(outcome.prediction),
+        "predictions": outcome.answers,
     }
 
 

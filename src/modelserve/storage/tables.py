@@ -16,7 +16,6 @@ from ..runtime.manifest import ROLE_NAMES
 
 ROLES = ROLE_NAMES
 SCOPES = ("predict", "history:read", "admin")
-SOURCES = ("web", "api", "batch", "v2", "mlflow")
 
 
 def utcnow() -> datetime:
