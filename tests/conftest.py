@@ -93,6 +93,7 @@ def make_app(tmp_path: Path, demo_registry: Registry) -> Iterator:
 
     yield make
     for app in made:
+        app.extensions["modelserve.executor"].stop()
         app.extensions["modelserve.history"].close()
         with app.app_context():
             db.engine.dispose()
@@ -190,6 +191,7 @@ def live_app(
     finally:
         server.shutdown()
         thread.join(timeout=10)
+        app.extensions["modelserve.executor"].stop()
         app.extensions["modelserve.history"].close()
 
 

@@ -13,6 +13,7 @@ from flask_babel import get_locale
 from . import admin, api, auth, health, web
 from .api import docs as api_docs
 from .auth.session import register_login
+from .batch import register_jobs
 from .config import instance_path, load_config, model_paths
 from .context import request_id
 from .cors import register_cors
@@ -54,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_database(app)
     register_login(app)
     register_models(app)
+    register_jobs(app)
     register_blueprints(app)
     register_cors(app)
     register_metrics(app)

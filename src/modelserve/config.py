@@ -74,6 +74,25 @@ DEFAULTS: dict[str, Any] = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Batch jobs (files scored in the background). Folder of uploads and results, shared by
+    # every worker (empty: instance/jobs); rows per chunk; caps; files larger or longer are
+    # refused. Up to JOB_SYNC_ROWS rows the API answers at once, above it 202 + a job.
+    "JOB_FOLDER": "",
+    "JOB_CHUNK_ROWS": 50_000,
+    "JOB_MAX_ROWS": 5_000_000,
+    "JOB_MAX_BYTES": 1 << 30,
+    "JOB_SYNC_ROWS": 10_000,
+    # How long results stay downloadable (90d, 12h, 30m, 45s).
+    "JOB_RESULT_TTL": "7d",
+    # A running job without a progress report for this many seconds is marked failed.
+    "JOB_STALE_AFTER": 120,
+    # Job threads per web process (the in-process executor, used without Celery).
+    "JOB_THREADS": 1,
+    # Record every scored row of a job in the prediction history (source "batch").
+    "JOB_HISTORY": True,
+    # Send jobs to Celery workers (`modelserve worker`) through this broker, e.g.
+    # redis://host:6379/1; empty: jobs run in the web processes.
+    "CELERY_BROKER_URL": "",
     # Load and warm up the models (off for commands that only touch the database).
     "LOAD_MODELS": True,
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -24,6 +24,12 @@ from .runtime.errors import (
 )
 from .services.access import AccessDeniedError
 from .services.history import RecordNotFoundError
+from .services.jobs import (
+    FileRejectedError,
+    JobNotFoundError,
+    JobStateError,
+    StrictRejectedError,
+)
 from .services.tokens import TokenError
 from .storage.history import HistoryUnavailableError
 
@@ -226,6 +232,34 @@ def on_overloaded(exc: OverloadedError) -> Response:
     return retry_later(respond(503, gettext("The server is busy; try again shortly.")))
 
 
+def on_file_rejected(exc: FileRejectedError) -> Response:
+    code = exc.problem.code
+    status = {"too_large": 413, "too_many_rows": 413, "unsupported_type": 415}.get(code, 422)
+    detail = messages.render_code(messages.FILE_MESSAGES, code, exc.problem.params, gettext)
+    return respond(status, detail, code=code)
+
+
+def on_strict_rejected(exc: StrictRejectedError) -> Response:
+    detail = ngettext(
+        "%(num)d row is invalid; in strict mode nothing was scored.",
+        "%(num)d rows are invalid; in strict mode nothing was scored.",
+        exc.total,
+    )
+    return respond(422, detail, errors=validation_errors(ValidationError(exc.errors)))
+
+
+def on_job_not_found(exc: JobNotFoundError) -> Response:
+    return respond(404, gettext("There is no such job."))
+
+
+def on_job_state(exc: JobStateError) -> Response:
+    return respond(
+        409,
+        gettext("The job is %(status)s: this cannot be done now.", status=exc.job.status),
+        job_status=exc.job.status,
+    )
+
+
 def on_api_problem(exc: ApiProblem) -> Response:
     fmt = protocol_format()
     if fmt is not None:
@@ -282,6 +316,10 @@ def register_errorhandlers(app: Flask) -> None:
         DeadlineExceededError: on_deadline,
         OverloadedError: on_overloaded,
         ApiProblem: on_api_problem,
+        FileRejectedError: on_file_rejected,
+        StrictRejectedError: on_strict_rejected,
+        JobNotFoundError: on_job_not_found,
+        JobStateError: on_job_state,
         AccessDeniedError: on_access_denied,
         TokenError: on_token_error,
         HistoryUnavailableError: on_database_down,

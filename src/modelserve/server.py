@@ -45,6 +45,7 @@ def run_gunicorn(factory: Callable[[], Flask], options: ServeOptions) -> None:
         # gunicorn >= 24 opens a control socket at a fixed path; two servers would collide.
         "control_socket_disable": True,
         "worker_exit": _flush_history,
+        "post_worker_init": _start_jobs,
         # Metrics files of a worker that exited: let prometheus_client forget its gauges.
         "child_exit": lambda server, worker: worker_exit(worker.pid),
     }
@@ -65,10 +66,20 @@ def run_gunicorn(factory: Callable[[], Flask], options: ServeOptions) -> None:
 
 
 def _flush_history(_arbiter: object, _worker: object) -> None:
-    """A worker stopping gracefully (SIGTERM) writes out its queued history first."""
+    """A worker stopping gracefully (SIGTERM) hands its batch jobs back to the queue and
+    writes out its queued history first."""
+    from .services.executors import stop_all  # noqa: PLC0415
     from .storage.history import close_all  # noqa: PLC0415
 
+    stop_all()
     close_all()
+
+
+def _start_jobs(worker: Any) -> None:
+    """Each worker polls for queued batch jobs from the start (threads do not survive fork)."""
+    executor = worker.wsgi.extensions.get("modelserve.executor")
+    if executor is not None:
+        executor.start()
 
 
 def run_waitress(app: Flask, options: ServeOptions) -> None:

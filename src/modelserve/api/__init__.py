@@ -9,4 +9,4 @@ from .auth import authenticate_token
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate_token)
 
-from . import history, views  # noqa: E402, F401 - registers the routes on bp
+from . import history, jobs, views  # noqa: E402, F401 - registers the routes on bp

@@ -32,6 +32,39 @@ MESSAGES: dict[str, str] = {
     "row_not_object": N_("each row must be an object of field names to values"),
     "body_not_object": N_('the body must be a JSON object: one row, or {"instances": [rows]}'),
     "instances_not_list": N_("must be a non-empty list of rows"),
+    # Rows of an uploaded file.
+    "too_many_fields": N_("has %(found)s fields where the header has %(expected)s"),
+    "too_few_fields": N_("has %(found)s fields where the header has %(expected)s"),
+    "not_json": N_("is not a JSON object (%(reason)s)"),
+}
+
+# Problems with an uploaded file as a whole (`runtime.tabular.TableError` codes).
+FILE_MESSAGES: dict[str, str] = {
+    "empty_file": N_("The file is empty."),
+    "utf16": N_("The file is UTF-16 text; save it as UTF-8 (CSV UTF-8 in Excel)."),
+    "binary_file": N_(
+        "This is not a text file (an Excel workbook?): save it as CSV UTF-8 or JSON Lines."
+    ),
+    "no_header": N_("The first line is empty: the file needs a header row naming its columns."),
+    "no_rows": N_("The file has a header but no data rows."),
+    "duplicate_column": N_("These columns appear more than once in the header: %(columns)s."),
+    "ambiguous_column": N_("Several columns (%(columns)s) could feed the input %(feature)s."),
+    "missing_columns": N_("No column feeds these required inputs: %(features)s."),
+    "too_many_rows": N_("The file has more than %(max)s rows."),
+    "too_large": N_("The file is larger than %(max)s bytes."),
+    "bad_csv": N_("Line %(line)s is not valid CSV: %(reason)s."),
+    "not_json_lines": N_("Line %(line)s is not a JSON object: %(reason)s."),
+    "unsupported_type": N_("Send CSV (text/csv) or JSON Lines (application/x-ndjson)."),
+}
+
+# What was noticed about a file and handled (`TableFormat.notes`).
+FILE_NOTES: dict[str, str] = {
+    "bom": N_("The file starts with a UTF-8 byte-order mark; it was skipped."),
+    "cp1252": N_("The file is not UTF-8; it was read as Windows-1252 (Latin-1)."),
+    "latin-1": N_("The file is not UTF-8; it was read as Latin-1 (ISO-8859-1)."),
+    "semicolon": N_("Columns are separated by semicolons."),
+    "tab": N_("Columns are separated by tabs."),
+    "pipe": N_("Columns are separated by vertical bars."),
 }
 
 
@@ -41,6 +74,21 @@ def render(error: FieldError, translate: Callable[[str], str] = lambda s: s) -> 
     params = {k: _show(v) for k, v in error.params}
     try:
         return template % params if params else template
+    except (KeyError, ValueError, TypeError):
+        return template
+
+
+def render_code(
+    table: dict[str, str],
+    code: str,
+    params: tuple[tuple[str, object], ...] = (),
+    translate: Callable[[str], str] = lambda s: s,
+) -> str:
+    """A message of `table` (FILE_MESSAGES, FILE_NOTES) with its parameters filled in."""
+    template = translate(table.get(code, code))
+    shown = {k: _show(v) for k, v in params}
+    try:
+        return template % shown if shown else template
     except (KeyError, ValueError, TypeError):
         return template
 

@@ -46,6 +46,15 @@ class Columns:
         return [dict(zip(self.names, row, strict=True)) for row in zip(*self.values, strict=True)]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """The valid rows of a table (`kept`: their indices) and the problems of the others."""
+
+    columns: Columns
+    kept: np.ndarray
+    errors: list[FieldError]
+
+
 class InputSchema:
     """Validates rows against a model's features."""
 
@@ -88,6 +97,37 @@ class InputSchema:
                 for key in row
                 if key not in self._known
             )
+
+    def check_columns(self, columns: Sequence[Sequence[object] | None], n_rows: int) -> Checked:
+        """Validate a table given column by column (None: the column is absent), keeping the
+        valid rows: unlike `validate`, invalid rows are reported and left out, not fatal.
+
+        Columns of text (CSV cells) are converted in bulk; a value that fails falls back to
+        the same per-value rules as `validate`, so both name the same problems."""
+        errors: list[FieldError] = []
+        bad = np.zeros(n_rows, dtype=bool)
+        clean: list[Any] = []
+        for feat, column in zip(self.features, columns, strict=True):
+            values, problems = _check_column(feat, column, n_rows)
+            clean.append(values)
+            for row, invalid in problems:
+                errors.append(FieldError(row, feat.name, invalid.code, invalid.params))
+                bad[row] = True
+        kept = np.flatnonzero(~bad)
+        everything = len(kept) == n_rows
+        matrix = None
+        if self._bulk is not None:  # every column is a float64 array
+            # Features x rows, then its transpose: the layout `validate` gives the engines, so
+            # a row scores to the same bits through either door.
+            by_feature = np.array(clean, dtype=np.float64).reshape(len(clean), n_rows)
+            if not everything:
+                by_feature = by_feature[:, kept]
+            matrix = by_feature.T
+            values = by_feature.tolist()
+        else:
+            values = [_take(col, kept, everything) for col in clean]
+        errors.sort(key=lambda e: e.row or 0)
+        return Checked(Columns(self.names, values, len(kept), matrix=matrix), kept, errors)
 
     def example_row(self) -> dict[str, Any]:
         """A valid row built from the schema alone (warm-up, documentation examples)."""
@@ -139,6 +179,79 @@ class _BulkNumeric:
         if not np.isfinite(matrix).all() or (matrix < self.low).any() or (matrix > self.high).any():
             return False
         return not (self.integer.any() and (np.mod(matrix[self.integer], 1) != 0).any())
+
+
+def _check_column(
+    feat: Feature, column: Sequence[object] | None, n_rows: int
+) -> tuple[Any, list[tuple[int, _Invalid]]]:
+    """A feature's clean values (a float64 array when numeric) and its invalid (row, reason)."""
+    if column is None:
+        if feat.required:
+            return [None] * n_rows, [(i, _Invalid("required")) for i in range(n_rows)]
+        missing = _missing(feat)
+        return (np.full(n_rows, np.nan) if feat.numeric else [missing] * n_rows), []
+    if feat.numeric:
+        fast = _numbers_in_bulk(feat, column)
+        if fast is not None:
+            return fast, []
+    if feat.type == "category":
+        return _by_distinct_value(feat, column)
+    values: list[Any] = []
+    problems: list[tuple[int, _Invalid]] = []
+    for row, value in enumerate(column):
+        result = coerce(feat, value)
+        if isinstance(result, _Invalid):
+            problems.append((row, result))
+            result = _missing(feat)
+        values.append(result)
+    return (np.array(values, dtype=np.float64) if feat.numeric else values), problems
+
+
+def _numbers_in_bulk(feat: Feature, column: Sequence[object]) -> np.ndarray | None:
+    """All of `column` as float64 when every value passes the rules, else None (the caller
+    then checks value by value and names each problem)."""
+    if not all(type(v) is str for v in column):
+        return None
+    try:
+        array = np.array(column, dtype=np.float64)
+    except (ValueError, OverflowError):  # an empty cell, a word...
+        return None
+    broken = (
+        not np.isfinite(array).all()
+        or (feat.min is not None and (array < feat.min).any())
+        or (feat.max is not None and (array > feat.max).any())
+        or (feat.type == "integer" and (np.mod(array, 1) != 0).any())
+        # float() takes "1_000"; the rules (NUMBER_RE) do not.
+        or any("_" in v for v in column)  # type: ignore[operator]
+    )
+    return None if broken else array
+
+
+def _by_distinct_value(
+    feat: Feature, column: Sequence[object]
+) -> tuple[list[Any], list[tuple[int, _Invalid]]]:
+    """Categories repeat: check each distinct value once."""
+    seen: dict[object, Any] = {}
+    values: list[Any] = []
+    problems: list[tuple[int, _Invalid]] = []
+    for row, value in enumerate(column):
+        try:
+            result = seen[value]
+        except KeyError:
+            result = seen[value] = coerce(feat, value)
+        except TypeError:  # unhashable (a JSON list or object)
+            result = coerce(feat, value)
+        if isinstance(result, _Invalid):
+            problems.append((row, result))
+            result = None
+        values.append(result)
+    return values, problems
+
+
+def _take(values: Any, kept: np.ndarray, everything: bool) -> list[Any]:
+    if isinstance(values, np.ndarray):
+        return (values if everything else values[kept]).tolist()  # type: ignore[no-any-return]
+    return list(values) if everything else [values[i] for i in kept]
 
 
 def coerce(feat: Feature, value: object) -> Any:

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -146,3 +146,56 @@ class ModelAccess(Base):
     model: Mapped[str] = mapped_column(String(64), primary_key=True)
     access: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+JOB_STATES = ("uploaded", "queued", "running", "succeeded", "failed", "cancelled")
+JOB_ACTIVE = ("queued", "running")
+JOB_FINISHED = ("succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """A file scored in the background: who asked, how far it got, where its files are.
+
+    The files live in a folder named by the job's random id; the client's file name is
+    only a label."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(128))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(default=0)
+    table_format: Mapped[dict[str, Any]] = mapped_column(JSON)
+    strict: Mapped[bool] = mapped_column(default=False)
+    executor: Mapped[str] = mapped_column(String(16), default="local")
+    status: Mapped[str] = mapped_column(String(16), default="uploaded")
+    rows_total: Mapped[int] = mapped_column(default=0)
+    rows_done: Mapped[int] = mapped_column(default=0)
+    rows_scored: Mapped[int] = mapped_column(default=0)
+    rows_rejected: Mapped[int] = mapped_column(default=0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    files_deleted: Mapped[bool] = mapped_column(default=False)
+
+    user: Mapped[User | None] = relationship()
+
+    @property
+    def finished(self) -> bool:
+        return self.status in JOB_FINISHED

@@ -1,0 +1,47 @@
+"""Batch jobs: a token holder, files to upload, and waiting for a job to finish."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from modelserve.extensions import db
+from modelserve.services import tokens
+from modelserve.storage.tables import User
+
+
+@pytest.fixture
+def token(app: Flask, users: dict[str, int]) -> str:
+    """An API token of `bob` (a plain user) with the predict scope."""
+    with app.app_context():
+        bob = db.session.get(User, users["bob"])
+        return tokens.create_token(db.session, bob, name="batch", scopes=["predict"]).plaintext
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def exam_csv(rows: int, *, bad: dict[int, str] | None = None, sep: str = ",") -> bytes:
+    """`rows` rows of the exam model (estudio, sueno); `bad` replaces whole lines by row."""
+    lines = [f"estudio{sep}sueno{sep}alumno"]
+    for i in range(1, rows + 1):
+        line = (bad or {}).get(i)
+        lines.append(line if line is not None else f"{i % 10}.5{sep}{(i * 7) % 10}{sep}s{i}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def wait_for(client: FlaskClient, location: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Poll a job until it finishes (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = client.get(location, headers=headers).get_json()
+        if body["status"] in ("succeeded", "failed", "cancelled"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"job did not finish: {body}")
