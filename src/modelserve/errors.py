@@ -43,6 +43,7 @@ TITLES = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     409: "Conflict",
+    410: "Gone",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
@@ -253,6 +254,8 @@ def on_job_not_found(exc: JobNotFoundError) -> Response:
 
 
 def on_job_state(exc: JobStateError) -> Response:
+    if exc.job.files_deleted and exc.job.status == "succeeded":
+        return respond(410, gettext("The result of this job has expired and was deleted."))
     return respond(
         409,
         gettext("The job is %(status)s: this cannot be done now.", status=exc.job.status),

@@ -389,8 +389,11 @@ def check_chunk(schema: InputSchema, chunk: Chunk) -> CheckedChunk:
         FieldError(chunk.start + (e.row or 0), e.field, e.code, e.params) for e in checked.errors
     ]
     if chunk.problems:
+        # A row that is broken as a whole (ragged, not JSON) reports only that.
+        broken = {chunk.start + i for i in chunk.problems}
         errors = sorted(
-            [e for found in chunk.problems.values() for e in found] + errors,
+            [e for found in chunk.problems.values() for e in found]
+            + [e for e in errors if e.row not in broken],
             key=lambda e: e.row or 0,
         )
         structural = np.array(sorted(chunk.problems), dtype=np.intp)

@@ -492,6 +492,8 @@ class JobRunner:
                 if not self._report(session, job, tally):
                     self._cancelled(session, job)
                     return None
+        if not tally.done:
+            raise TableError("no_rows")  # only blank lines under the header
         return tally
 
     def _validate_everything(self, job: Job, model: LoadedModel, chunks: Iterator[Any]) -> None:
