@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench install install-test system-deps lint translations clean
+.PHONY: demo test bench bench-batch install install-test system-deps lint translations clean
 
 demo: install
 	$(BIN)/modelserve demo
@@ -22,6 +22,10 @@ test: install-test system-deps
 bench: install
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python benchmarks/run.py --output benchmarks/last-run.md
+
+# Batch scoring of a 1,000,000-row CSV against a pandas notebook baseline (about 2 minutes).
+bench-batch: install
+	$(BIN)/python benchmarks/batch.py --output benchmarks/last-batch-run.md
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -10,7 +10,7 @@ from flask import Flask, Response, current_app, request, stream_with_context
 from flask_babel import gettext
 
 from .extensions import db
-from .services import jobs
+from .services import jobs, results
 from .services.executors import CeleryExecutor, Executor, LocalExecutor
 from .services.jobs import JobRunner, JobSettings
 from .services.tokens import parse_duration
@@ -103,12 +103,18 @@ def file_response(
 
 
 def result_response(job: Job, fmt: str) -> Response:
-    path = jobs.result_path(get_runner().settings, job)
-    body = jobs.csv_chunks(path, gettext) if fmt == "csv" else jobs.ndjson_chunks(path, gettext)
+    folder = jobs.result_folder(get_runner().settings, job)
+    body = (
+        results.csv_chunks(folder, gettext)
+        if fmt == "csv"
+        else results.ndjson_chunks(folder, gettext)
+    )
     return file_response(job, body, fmt, "scored")
 
 
 def errors_response(job: Job, fmt: str) -> Response:
     path = jobs.errors_path(get_runner().settings, job)
-    body = jobs.errors_csv(path, gettext) if fmt == "csv" else jobs.errors_ndjson(path, gettext)
+    body = (
+        results.errors_csv(path, gettext) if fmt == "csv" else results.errors_ndjson(path, gettext)
+    )
     return file_response(job, body, fmt, "errors")

@@ -13,7 +13,7 @@ from ..context import caller, get_gate, get_registry
 from ..errors import ApiProblem
 from ..extensions import db
 from ..runtime.tabular import Kind
-from ..services import jobs
+from ..services import jobs, results
 from ..storage.tables import Job
 from . import bp
 from .auth import require_scope
@@ -118,15 +118,14 @@ def _answer_now(job: Job) -> ResponseReturnValue:
         response = result_response(job, "csv" if best == "text/csv" else "ndjson")
         response.headers.update(headers)
         return response
-    path = jobs.result_path(runner.settings, job)
-    header, rows = jobs.result_rows(path, gettext)
+    header, _original, rows = results.table(jobs.result_folder(runner.settings, job), gettext)
     errors: list[dict[str, Any]] = []
     if job.rows_rejected:
-        errors = list(jobs.error_records(jobs.errors_path(runner.settings, job), gettext))
+        errors = list(results.error_records(jobs.errors_path(runner.settings, job), gettext))
     body = {
         "job": jobs.as_json(job, gettext),
         "columns": header,
-        "rows": rows,
+        "rows": list(rows),
         "errors": errors,
     }
     return jsonify(body), 200, headers
@@ -135,7 +134,7 @@ def _answer_now(job: Job) -> ResponseReturnValue:
 def _failed(job: Job) -> ResponseReturnValue:
     if job.error_code == "strict":
         path = jobs.errors_path(get_runner().settings, job)
-        errors = list(jobs.error_records(path, gettext, limit=1000))
+        errors = list(results.error_records(path, gettext, limit=1000))
         raise ApiProblem(
             422,
             gettext(

@@ -287,14 +287,14 @@ def _csv_chunks(
     while True:
         rows: list[list[str]] = []
         lines: list[int] = []
+        keep, mark = rows.append, lines.append
         try:
             for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue  # a blank line is not a row
-                rows.append(row)
-                lines.append(reader.line_num)
-                if len(rows) == chunk_rows:
-                    break
+                if row and (len(row) > 1 or row[0].strip()):  # a blank line is not a row
+                    keep(row)
+                    mark(reader.line_num)
+                    if len(rows) == chunk_rows:
+                        break
         except csv.Error as exc:
             raise TableError("bad_csv", line=reader.line_num + 1, reason=str(exc)) from None
         if not rows:

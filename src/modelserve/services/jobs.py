@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import csv
-import io
 import logging
 import os
 import secrets
@@ -55,12 +53,12 @@ from ..runtime.tabular import (
 )
 from ..storage.history import bulk_insert
 from ..storage.tables import JOB_ACTIVE, JOB_FINISHED, Job, utcnow
-from .history import neutralize
+from . import results
 from .logfields import log_fields
 from .predictions import Caller, Gate
+from .results import ANSWERS, ERRORS, INPUT, META, ResultWriter, write_errors
 
 log = logging.getLogger("modelserve.jobs")
-INPUT, RESULT, ERRORS = "input", "result.jsonl", "errors.jsonl"
 Translate = Callable[[str], str]
 
 
@@ -125,29 +123,6 @@ def worker_name() -> str:
 # -- files ------------------------------------------------------------------------------
 def job_folder(settings: JobSettings, job_id: str) -> Path:
     return settings.folder / job_id
-
-
-def output_columns(model: LoadedModel, header: Sequence[str]) -> list[str]:
-    """The columns a result adds after the original ones (renamed if the file has them)."""
-    if model.engine.task == "regression":
-        names = ["value"]
-    else:
-        names = ["label", *(f"probability_{c}" for c in model.engine.classes)]
-        if not _has_probabilities(model):
-            names = ["label"]
-    names.append("error")
-    taken = set(header)
-    out = []
-    for name in names:
-        unique = name
-        while unique in taken:
-            unique = f"scored_{unique}"
-        out.append(unique)
-    return out
-
-
-def _has_probabilities(model: LoadedModel) -> bool:
-    return bool(getattr(model.engine, "has_proba", True))
 
 
 # -- creating and starting --------------------------------------------------------------
@@ -431,7 +406,6 @@ class JobRunner:
             job.finished_at = utcnow()
             job.expires_at = job.finished_at + self.settings.result_ttl
             session.commit()
-            (job_folder(self.settings, job.id) / INPUT).unlink(missing_ok=True)
             log_fields(
                 log,
                 logging.INFO,
@@ -464,15 +438,8 @@ class JobRunner:
         self._forget_history(job)
         if job.strict:
             self._validate_everything(job, model, chunks())
-        header = list(fmt.header)
-        outputs = output_columns(model, header)
         history = _Pipe(self._engine) if settings.history else None
-        with (
-            (folder / RESULT).open("wb") as result,
-            (folder / ERRORS).open("wb") as errors,
-            history or contextlib.nullcontext(),
-        ):
-            result.write(orjson.dumps([*header, *outputs]) + b"\n")
+        with ResultWriter(folder, model, fmt) as result, history or contextlib.nullcontext():
             tally = Tally()
             for chunk in chunks():
                 if self.stopping.is_set():
@@ -481,8 +448,7 @@ class JobRunner:
                 began = time.perf_counter()
                 prediction = model.engine.run(checked.columns) if len(checked.kept) else None
                 seconds = time.perf_counter() - began
-                result.write(_result_lines(chunk.cells, checked, prediction, outputs, chunk.start))
-                errors.write(_error_lines(checked.errors, chunk.start, chunk.lines))
+                result.add(chunk, checked, prediction)
                 if prediction is not None and history is not None:
                     records = _history_rows(job, model, checked, prediction, chunk.start, seconds)
                     history.put(records)
@@ -506,7 +472,7 @@ class JobRunner:
                     raise Interrupted
                 checked = check_chunk(model.schema, chunk)
                 if checked.errors:
-                    out.write(_error_lines(checked.errors, chunk.start, chunk.lines))
+                    write_errors(out, checked.errors, chunk.start, chunk.lines)
                     total += len(chunk) - len(checked.kept)
                     if len(errors) < 1000:
                         errors.extend(checked.errors[: 1000 - len(errors)])
@@ -540,8 +506,8 @@ class JobRunner:
         job.finished_at = utcnow()
         folder = job_folder(self.settings, job.id)
         if keep_errors:
-            (folder / INPUT).unlink(missing_ok=True)
-            (folder / RESULT).unlink(missing_ok=True)
+            for name in (INPUT, ANSWERS, META):
+                (folder / name).unlink(missing_ok=True)
         else:
             delete_files(self.settings, job)
         session.commit()
@@ -695,64 +661,9 @@ def _file_message(exc: TableError) -> str:
     return messages.render_code(messages.FILE_MESSAGES, exc.code, exc.params)
 
 
-# -- chunk output -------------------------------------------------------------------------
-def _result_lines(
-    cells: Sequence[Sequence[Any]],
-    checked: CheckedChunk,
-    prediction: Prediction | None,
-    outputs: list[str],
-    start: int,
-) -> bytes:
-    """One JSON array per row of the chunk: its cells, the answer, then its problems (or null)."""
-    width = len(outputs) - 1  # the answer columns, before "error"
-    answers: list[list[Any]] = [[None] * width for _ in cells]
-    if prediction is not None:
-        kept = checked.kept.tolist()
-        if prediction.values is not None:
-            for i, value in zip(kept, prediction.values.tolist(), strict=True):
-                answers[i] = [value]
-        elif prediction.probabilities is not None and width > 1:
-            probs = np.asarray(prediction.probabilities, dtype=np.float64).tolist()
-            for i, label, p in zip(kept, prediction.labels, probs, strict=True):
-                answers[i] = [_plain(label), *p]
-        else:
-            for i, label in zip(kept, prediction.labels, strict=True):
-                answers[i] = [_plain(label)]
-    problems: dict[int, list[list[Any]]] = {}
-    for error in checked.errors:
-        problems.setdefault((error.row or start) - start, []).append(
-            [error.field, error.code, [list(p) for p in error.params]]
-        )
-    dumps = orjson.dumps
-    lines = [
-        dumps([*row, *answer, problems.get(index)])
-        for index, (row, answer) in enumerate(zip(cells, answers, strict=True))
-    ]
-    return b"\n".join(lines) + b"\n"
-
-
+# -- history records -------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _error_lines(errors: list[FieldError], start: int, lines: list[int]) -> bytes:
-    if not errors:
-        return b""
-    return (
-        b"\n".join(
-            orjson.dumps(
-                [
-                    e.row,
-                    lines[(e.row or start) - start],
-                    e.field,
-                    e.code,
-                    [list(p) for p in e.params],
-                ]
-            )
-            for e in errors
-        )
-        + b"\n"
-    )
 
 
 def _record_id(job_id: str, row: int) -> str:
@@ -803,23 +714,12 @@ def _history_rows(
 
 
 # -- downloads ------------------------------------------------------------------------------
-def describe(problems: Sequence[Sequence[Any]] | None, translate: Translate) -> str:
-    """A row's problems as one line of text: "estudio: must be a number; ..."."""
-    if not problems:
-        return ""
-    parts = []
-    for field_name, code, params in problems:
-        text = messages.render(
-            FieldError(None, field_name, code, tuple(tuple(p) for p in params)), translate
-        )
-        parts.append(f"{field_name}: {text}" if field_name else text)
-    return "; ".join(parts)
-
-
-def result_path(settings: JobSettings, job: Job) -> Path:
-    if job.status != "succeeded" or job.files_deleted:
+def result_folder(settings: JobSettings, job: Job) -> Path:
+    """The folder of a job whose result can be read (else `JobStateError`)."""
+    folder = job_folder(settings, job.id)
+    if job.status != "succeeded" or job.files_deleted or not results.available(folder):
         raise JobStateError(job, "download the result")
-    return job_folder(settings, job.id) / RESULT
+    return folder
 
 
 def errors_path(settings: JobSettings, job: Job) -> Path:
@@ -827,99 +727,3 @@ def errors_path(settings: JobSettings, job: Job) -> Path:
     if job.status not in ("succeeded", "failed") or job.files_deleted or not path.exists():
         raise JobStateError(job, "download the errors report")
     return path
-
-
-def csv_chunks(path: Path, translate: Translate, *, neutral: bool = True) -> Iterator[str]:
-    """The internal JSON-array lines as CSV (formula cells neutralised), in ~64 KiB pieces."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    with path.open("rb") as handle:
-        header = orjson.loads(handle.readline())
-        writer.writerow(header)
-        for line in handle:
-            row = orjson.loads(line)
-            row[-1] = describe(row[-1], translate)
-            writer.writerow([neutralize(_cell(c)) for c in row] if neutral else row)
-            if buffer.tell() > 1 << 16:
-                yield _drain(buffer)
-    yield _drain(buffer)
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return value
-
-
-def ndjson_chunks(path: Path, translate: Translate) -> Iterator[bytes]:
-    """The internal lines as JSON objects, one per line."""
-    pieces: list[bytes] = []
-    size = 0
-    with path.open("rb") as handle:
-        header = orjson.loads(handle.readline())
-        for line in handle:
-            row = orjson.loads(line)
-            row[-1] = describe(row[-1], translate) or None
-            piece = orjson.dumps(dict(zip(header, row, strict=True))) + b"\n"
-            pieces.append(piece)
-            size += len(piece)
-            if size > 1 << 16:
-                yield b"".join(pieces)
-                pieces, size = [], 0
-    yield b"".join(pieces)
-
-
-def result_rows(path: Path, translate: Translate) -> tuple[list[str], list[list[Any]]]:
-    """The whole result in memory (the synchronous API answers at most `sync_rows`)."""
-    with path.open("rb") as handle:
-        header = orjson.loads(handle.readline())
-        rows = []
-        for line in handle:
-            row = orjson.loads(line)
-            row[-1] = describe(row[-1], translate) or None
-            rows.append(row)
-    return header, rows
-
-
-ERROR_HEADER = ("row", "line", "field", "code", "message")
-
-
-def error_records(path: Path, translate: Translate, limit: int = 0) -> Iterator[dict[str, Any]]:
-    with path.open("rb") as handle:
-        for count, line in enumerate(handle):
-            if limit and count >= limit:
-                return
-            row, line_number, field_name, code, params = orjson.loads(line)
-            error = FieldError(row, field_name, code, tuple(tuple(p) for p in params))
-            yield {
-                "row": row,
-                "line": line_number,
-                "field": field_name,
-                "code": code,
-                "message": messages.render(error, translate),
-            }
-
-
-def errors_csv(path: Path, translate: Translate) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(ERROR_HEADER)
-    for record in error_records(path, translate):
-        writer.writerow([neutralize(record[k]) for k in ERROR_HEADER])
-        if buffer.tell() > 1 << 16:
-            yield _drain(buffer)
-    yield _drain(buffer)
-
-
-def errors_ndjson(path: Path, translate: Translate) -> Iterator[bytes]:
-    for record in error_records(path, translate):
-        yield orjson.dumps(record) + b"\n"
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
