@@ -23,7 +23,11 @@ bp = Blueprint(
 
 @bp.get("/api/openapi.json")
 def openapi_json() -> ResponseReturnValue:
-    return jsonify(openapi.document(get_registry(), int(current_app.config["MAX_ROWS"])))
+    config = current_app.config
+    document = openapi.document(
+        get_registry(), int(config["MAX_ROWS"]), int(config["JOB_SYNC_ROWS"])
+    )
+    return jsonify(document)
 
 
 @bp.get("/api/docs")

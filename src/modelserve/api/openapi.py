@@ -18,27 +18,34 @@ from ..runtime.errors import ValidationError
 from ..runtime.manifest import FEATURE_TYPES, TASKS
 from ..runtime.packaging import REFERENCE_NAME
 from ..runtime.registry import LoadedModel
-from . import openapi_protocols
+from . import openapi_jobs, openapi_protocols
 
 REFERENCE_EXAMPLES = 3
 PROBLEM = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
-def document(models: Iterable[LoadedModel], max_rows: int) -> dict[str, Any]:
+def document(
+    models: Iterable[LoadedModel], max_rows: int, sync_rows: int = 10_000
+) -> dict[str, Any]:
     """The whole OpenAPI document for the models this process serves."""
     models = list(models)
     paths: dict[str, Any] = {
         "/api/v1/models": {"get": _list_operation()},
         "/api/v1/models/{name}": {"get": _describe_operation()},
     }
-    schemas: dict[str, Any] = {**COMMON_SCHEMAS, **openapi_protocols.SCHEMAS}
+    schemas: dict[str, Any] = {
+        **COMMON_SCHEMAS,
+        **openapi_protocols.SCHEMAS,
+        **openapi_jobs.SCHEMAS,
+    }
     for model in models:
         paths[f"/api/v1/models/{model.name}/predict"] = {
             "post": _predict_operation(model, max_rows)
         }
         schemas[_row_name(model)] = row_schema(model)
         schemas[f"{model.name}.answer"] = answer_schema(model)
+    paths.update(openapi_jobs.paths(sync_rows))
     paths.update(openapi_protocols.paths(models))
     return {
         "openapi": "3.1.0",
@@ -54,6 +61,7 @@ def document(models: Iterable[LoadedModel], max_rows: int) -> dict[str, Any]:
         "tags": [
             {"name": "models"},
             {"name": "predict"},
+            {"name": "batch", "description": "Files scored at once or as background jobs"},
             {"name": "v2", "description": "Open Inference Protocol (KServe, Triton, MLServer)"},
             {"name": "mlflow", "description": "MLflow's scoring protocol"},
         ],
