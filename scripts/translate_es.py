@@ -163,6 +163,72 @@ ES = {
     "required": "obligatorio",
     'the body must be a JSON object: one row, or {"instances": [rows]}': 'el cuerpo debe ser un objeto JSON: una fila, o {"instances": [filas]}',
     "version": "versión",
+    # Batch scoring: files and jobs.
+    "%(num)d row is invalid; in strict mode nothing was scored.": (
+        "%(num)d fila no es válida; en modo estricto no se puntuó nada.",
+        "%(num)d filas no son válidas; en modo estricto no se puntuó nada.",
+    ),
+    "Columns are separated by semicolons.": "Las columnas están separadas por punto y coma.",
+    "Columns are separated by tabs.": "Las columnas están separadas por tabuladores.",
+    "Columns are separated by vertical bars.": "Las columnas están separadas por barras verticales.",
+    "Line %(line)s is not a JSON object: %(reason)s.": (
+        "La línea %(line)s no es un objeto JSON: %(reason)s."
+    ),
+    "Line %(line)s is not valid CSV: %(reason)s.": "La línea %(line)s no es CSV válido: %(reason)s.",
+    "No column feeds these required inputs: %(features)s.": (
+        "Ninguna columna alimenta estas entradas obligatorias: %(features)s."
+    ),
+    "Send CSV (text/csv) or JSON Lines (application/x-ndjson).": (
+        "Envía CSV (text/csv) o JSON Lines (application/x-ndjson)."
+    ),
+    "Send CSV (text/csv), JSON Lines (application/x-ndjson) or a multipart file (got “%(type)s”).": (
+        "Envía CSV (text/csv), JSON Lines (application/x-ndjson) o un archivo multipart "
+        "(llegó «%(type)s»)."
+    ),
+    "Send the file in a multipart part named “file”.": (
+        "Envía el archivo en una parte multipart llamada «file»."
+    ),
+    "Several columns (%(columns)s) could feed the input %(feature)s.": (
+        "Varias columnas (%(columns)s) podrían alimentar la entrada %(feature)s."
+    ),
+    "The file could not be scored.": "No se pudo puntuar el archivo.",
+    "The file has a header but no data rows.": "El archivo tiene cabecera pero ninguna fila de datos.",
+    "The file has more than %(max)s rows.": "El archivo tiene más de %(max)s filas.",
+    "The file is UTF-16 text; save it as UTF-8 (CSV UTF-8 in Excel).": (
+        "El archivo es texto UTF-16; guárdalo como UTF-8 (CSV UTF-8 en Excel)."
+    ),
+    "The file is empty.": "El archivo está vacío.",
+    "The file is larger than %(max)s bytes.": "El archivo ocupa más de %(max)s bytes.",
+    "The file is not UTF-8; it was read as Latin-1 (ISO-8859-1).": (
+        "El archivo no es UTF-8; se leyó como Latin-1 (ISO-8859-1)."
+    ),
+    "The file is not UTF-8; it was read as Windows-1252 (Latin-1).": (
+        "El archivo no es UTF-8; se leyó como Windows-1252 (Latin-1)."
+    ),
+    "The file starts with a UTF-8 byte-order mark; it was skipped.": (
+        "El archivo empieza con una marca de orden de bytes UTF-8; se ha omitido."
+    ),
+    "The first line is empty: the file needs a header row naming its columns.": (
+        "La primera línea está vacía: el archivo necesita una cabecera con los nombres de "
+        "sus columnas."
+    ),
+    "The job is %(status)s: this cannot be done now.": (
+        "El trabajo está %(status)s: ahora no se puede hacer esto."
+    ),
+    "The result of this job has expired and was deleted.": (
+        "El resultado de este trabajo caducó y se borró."
+    ),
+    "There is no such job.": "No existe ese trabajo.",
+    "These columns appear more than once in the header: %(columns)s.": (
+        "Estas columnas aparecen más de una vez en la cabecera: %(columns)s."
+    ),
+    "This is not a text file (an Excel workbook?): save it as CSV UTF-8 or JSON Lines.": (
+        "No es un archivo de texto (¿un libro de Excel?): guárdalo como CSV UTF-8 o JSON Lines."
+    ),
+    "has %(found)s fields where the header has %(expected)s": (
+        "tiene %(found)s campos y la cabecera tiene %(expected)s"
+    ),
+    "is not a JSON object (%(reason)s)": "no es un objeto JSON (%(reason)s)",
 }
 
 

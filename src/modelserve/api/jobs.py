@@ -6,7 +6,7 @@ from typing import IO, Any
 
 from flask import current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 
 from ..batch import chosen_format, errors_response, get_executor, get_runner, result_response
 from ..context import caller, get_gate, get_registry
@@ -137,9 +137,10 @@ def _failed(job: Job) -> ResponseReturnValue:
         errors = list(results.error_records(path, gettext, limit=1000))
         raise ApiProblem(
             422,
-            gettext(
+            ngettext(
+                "%(num)d row is invalid; in strict mode nothing was scored.",
                 "%(num)d rows are invalid; in strict mode nothing was scored.",
-                num=job.rows_rejected,
+                job.rows_rejected,
             ),
             errors=errors,
             job=url_for("api.job", job_id=job.id),
