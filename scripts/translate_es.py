@@ -229,6 +229,9 @@ ES = {
         "tiene %(found)s campos y la cabecera tiene %(expected)s"
     ),
     "is not a JSON object (%(reason)s)": "no es un objeto JSON (%(reason)s)",
+    "You already have %(num)d files waiting or being scored; start or cancel one first.": (
+        "Ya tienes %(num)d archivos esperando o puntuándose; empieza o cancela uno antes."
+    ),
 }
 
 

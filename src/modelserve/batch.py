@@ -29,6 +29,7 @@ def job_settings(app: Flask) -> JobSettings:
         result_ttl=parse_duration(str(config["JOB_RESULT_TTL"])),
         stale_after=float(config["JOB_STALE_AFTER"]),
         history=bool(config["JOB_HISTORY"]),
+        max_active=int(config["JOB_MAX_ACTIVE"]),
     )
 
 

@@ -86,6 +86,8 @@ DEFAULTS: dict[str, Any] = {
     "JOB_RESULT_TTL": "7d",
     # A running job without a progress report for this many seconds is marked failed.
     "JOB_STALE_AFTER": 120,
+    # Files one user may have waiting or being scored at once (0: no limit).
+    "JOB_MAX_ACTIVE": 5,
     # Job threads per web process (the in-process executor, used without Celery).
     "JOB_THREADS": 1,
     # Record every scored row of a job in the prediction history (source "batch").

@@ -29,6 +29,7 @@ from .services.jobs import (
     JobNotFoundError,
     JobStateError,
     StrictRejectedError,
+    TooManyJobsError,
 )
 from .services.tokens import TokenError
 from .storage.history import HistoryUnavailableError
@@ -249,6 +250,14 @@ def on_strict_rejected(exc: StrictRejectedError) -> Response:
     return respond(422, detail, errors=validation_errors(ValidationError(exc.errors)))
 
 
+def on_too_many_jobs(exc: TooManyJobsError) -> Response:
+    detail = gettext(
+        "You already have %(num)d files waiting or being scored; start or cancel one first.",
+        num=exc.limit,
+    )
+    return retry_later(respond(429, detail))
+
+
 def on_job_not_found(exc: JobNotFoundError) -> Response:
     return respond(404, gettext("There is no such job."))
 
@@ -322,6 +331,7 @@ def register_errorhandlers(app: Flask) -> None:
         FileRejectedError: on_file_rejected,
         StrictRejectedError: on_strict_rejected,
         JobNotFoundError: on_job_not_found,
+        TooManyJobsError: on_too_many_jobs,
         JobStateError: on_job_state,
         AccessDeniedError: on_access_denied,
         TokenError: on_token_error,

@@ -184,3 +184,24 @@ def test_another_users_job_is_not_found(app, client, auth, users) -> None:
     found = client.get(f"/api/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {stranger}"})
     assert found.status_code == 404
     assert client.get(f"/api/v1/jobs/{job_id}", headers=auth).status_code == 200
+
+
+def test_a_user_has_a_bounded_number_of_jobs_in_flight(make_app, users) -> None:
+    app = make_app(JOB_SYNC_ROWS=1, JOB_MAX_ACTIVE=2, JOB_THREADS=1)
+    app.extensions["modelserve.executor"].stop()  # nothing runs: the jobs stay queued
+    app.extensions["modelserve.executor"].submit = lambda job_id: None
+    client = app.test_client()
+    from modelserve.services import tokens
+    from modelserve.storage.tables import User
+
+    with app.app_context():
+        bob = db.session.get(User, users["bob"])
+        token = tokens.create_token(db.session, bob, name="t", scopes=["predict"]).plaintext
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
+    for _ in range(2):
+        response = client.post("/api/v1/models/exam/batch", data=exam_csv(5), headers=auth)
+        assert response.status_code == 202
+    third = client.post("/api/v1/models/exam/batch", data=exam_csv(5), headers=auth)
+    assert third.status_code == 429
+    assert third.headers["Retry-After"]
+    assert "2 files waiting" in third.get_json()["detail"]

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..processes import alive
@@ -72,6 +72,7 @@ class JobSettings:
     result_ttl: timedelta = timedelta(days=7)
     stale_after: float = 120.0
     history: bool = True
+    max_active: int = 5  # jobs per user waiting or running at once (0: no limit)
 
 
 class JobNotFoundError(Exception):
@@ -93,6 +94,14 @@ class FileRejectedError(Exception):
     def __init__(self, problem: TableError) -> None:
         super().__init__(problem.code)
         self.problem = problem
+
+
+class TooManyJobsError(Exception):
+    """The user already has `limit` jobs waiting or running."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} jobs are already waiting or running")
+        self.limit = limit
 
 
 class StrictRejectedError(Exception):
@@ -139,7 +148,16 @@ def create(
     executor: str = "local",
 ) -> Job:
     """Store the upload under a generated name and read its format; raise
-    `FileRejectedError` (and keep nothing) if it cannot be scored."""
+    `FileRejectedError` (and keep nothing) if it cannot be scored, `TooManyJobsError` if the
+    user has enough jobs in flight (disk and workers are shared)."""
+    if settings.max_active and caller.user_id is not None:
+        active = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.user_id == caller.user_id, Job.status.in_(("uploaded", *JOB_ACTIVE)))
+        )
+        if (active or 0) >= settings.max_active:
+            raise TooManyJobsError(settings.max_active)
     job_id = new_job_id()
     folder = job_folder(settings, job_id)
     folder.mkdir(parents=True, mode=0o700)
