@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -43,8 +44,11 @@ class HistoryUnavailableError(Exception):
 
 
 def insert_ignoring_duplicates(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """One multi-row INSERT that skips rows whose id is already stored."""
+    """Insert records, skipping those whose id is already stored (a replayed spool)."""
     if not rows:
+        return
+    if engine.dialect.name in ("sqlite", "postgresql"):
+        bulk_insert(engine, as_tuples(rows), ignore_duplicates=True)
         return
     table = PredictionRecord.__table__
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
@@ -278,32 +282,70 @@ BULK_COLUMNS = (
 )
 
 
-# Only constant names go into this text; the values travel as parameters.
-BULK_INSERT = "INSERT INTO predictions ({}) VALUES ({})".format(  # noqa: S608
-    ", ".join(BULK_COLUMNS), ", ".join("?" for _ in BULK_COLUMNS)
-)
+# Only constant names go into these texts; the values travel as parameters.
+_NAMES = ", ".join(BULK_COLUMNS)
+_QMARKS = ", ".join("?" for _ in BULK_COLUMNS)
+_FORMATS = ", ".join("%s" for _ in BULK_COLUMNS)
+INSERTS = {
+    ("sqlite", False): f"INSERT INTO predictions ({_NAMES}) VALUES ({_QMARKS})",  # noqa: S608
+    ("sqlite", True): f"INSERT OR IGNORE INTO predictions ({_NAMES}) VALUES ({_QMARKS})",  # noqa: S608
+    ("postgresql", True): (
+        f"INSERT INTO predictions ({_NAMES}) VALUES ({_FORMATS}) "  # noqa: S608
+        "ON CONFLICT (id) DO NOTHING"
+    ),
+}
 
 
-def bulk_insert(engine: Engine, rows: list[tuple[Any, ...]]) -> None:
+def bulk_insert(
+    engine: Engine, rows: list[tuple[Any, ...]], *, ignore_duplicates: bool = False
+) -> None:
     """Insert many history rows at driver speed: tuples in `BULK_COLUMNS` order, with the
     JSON columns already serialised and `created_at` an aware UTC datetime.
 
-    PostgreSQL takes them through COPY; SQLite through one prepared executemany. This skips
-    SQLAlchemy's per-value type processing, which costs more than the insert itself at
-    batch-job sizes (hundreds of thousands of rows)."""
+    PostgreSQL takes new rows through COPY (or an executemany that skips known ids); SQLite
+    through one prepared executemany. This skips SQLAlchemy's per-value type processing,
+    which costs more than the insert itself."""
     if not rows:
         return
-    if engine.dialect.name == "postgresql":
+    dialect = engine.dialect.name
+    if dialect == "postgresql" and not ignore_duplicates:
         _copy_rows(engine, rows)
         return
-    when = rows[0][1]
-    stamp = _sqlite_time(when)
-    values = [(r[0], stamp if r[1] is when else _sqlite_time(r[1]), *r[2:]) for r in rows]
+    if dialect == "sqlite":
+        when = rows[0][1]
+        stamp = _sqlite_time(when)
+        rows = [(r[0], stamp if r[1] is when else _sqlite_time(r[1]), *r[2:]) for r in rows]
     with engine.begin() as connection:
-        # 64 MiB of page cache while the indexes grow by thousands of rows (the default 2 MiB
-        # makes every insert wait on pages the OS already has): ~1.5x the rows per second.
-        connection.exec_driver_sql("PRAGMA cache_size=-65536")
-        connection.exec_driver_sql(BULK_INSERT, values)
+        if dialect == "sqlite":
+            # 64 MiB of page cache while the indexes grow by thousands of rows (the default
+            # 2 MiB makes every insert wait on pages the OS already has): ~1.5x the rows/s.
+            connection.exec_driver_sql("PRAGMA cache_size=-65536")
+        connection.exec_driver_sql(INSERTS[(dialect, ignore_duplicates)], rows)
+
+
+def as_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """History records (dicts, as the services make them) as `bulk_insert` tuples."""
+    dumps = orjson.dumps
+    return [
+        (
+            r["id"],
+            r["created_at"],
+            r["model"],
+            r["version"],
+            r.get("sha256"),
+            dumps(r["inputs"]).decode(),
+            r.get("label"),
+            None if r.get("probabilities") is None else dumps(r["probabilities"]).decode(),
+            r.get("value"),
+            r["latency_ms"],
+            r.get("user_id"),
+            r.get("token_id"),
+            r["source"],
+            r["request_id"],
+            r.get("job_id"),
+        )
+        for r in records
+    ]
 
 
 def _sqlite_time(moment: datetime) -> str:
