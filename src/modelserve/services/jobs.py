@@ -698,13 +698,8 @@ def _history_rows(
     seconds: float,
 ) -> list[tuple[Any, ...]]:
     now = utcnow()
-    names = checked.columns.names
-    dumps = orjson.dumps
     per_row = seconds * 1000 / max(len(checked.kept), 1)
-    inputs = [
-        dumps(dict(zip(names, row, strict=True)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        for row in zip(*checked.columns.values, strict=True)
-    ]
+    inputs = _json_objects(checked.columns.names, checked.columns.values, checked.columns.matrix)
     rows_numbers = (checked.kept + start).tolist()
     if prediction.values is not None:
         answers: list[tuple[str | None, str | None, float | None]] = [
@@ -714,11 +709,9 @@ def _history_rows(
         keys = [str(c) for c in prediction.classes]
         labels = [str(_plain(label)) for label in prediction.labels]
         if prediction.probabilities is not None:
-            probs = np.asarray(prediction.probabilities, dtype=np.float64).tolist()
-            answers = [
-                (label, dumps(dict(zip(keys, p, strict=True))).decode(), None)
-                for label, p in zip(labels, probs, strict=True)
-            ]
+            probs = np.asarray(prediction.probabilities, dtype=np.float64)
+            texts = _json_objects(keys, probs.T.tolist(), probs)
+            answers = [(label, p, None) for label, p in zip(labels, texts, strict=True)]
         else:
             answers = [(label, None, None) for label in labels]
     # Read the job's attributes once: an ORM attribute costs more than the tuple itself.
@@ -728,6 +721,30 @@ def _history_rows(
     return [
         (f"{prefix}{number:012x}", now, *head, row_inputs, *answer, per_row, *tail)
         for number, row_inputs, answer in zip(rows_numbers, inputs, answers, strict=True)
+    ]
+
+
+def _json_objects(
+    keys: Sequence[str], columns: Sequence[Sequence[Any]], matrix: np.ndarray | None
+) -> list[str]:
+    """One JSON object per row of `columns`. Finite float matrices are written by orjson a
+    column at a time and the numbers dropped into a template: ~10x cheaper than building and
+    dumping a dict per row (the numbers are the same shortest round-trip texts)."""
+    if matrix is not None and matrix.dtype == np.float64 and np.isfinite(matrix).all():
+        if not matrix.size:
+            return ["{}"] * len(matrix) if not keys else []
+        numbers = [
+            orjson.dumps(np.ascontiguousarray(matrix[:, j]), option=orjson.OPT_SERIALIZE_NUMPY)
+            .decode()[1:-1]
+            .split(",")
+            for j in range(len(keys))
+        ]
+        template = "{" + ",".join(orjson.dumps(k).decode().replace("%", "%%") + ":%s" for k in keys)
+        return [template % row + "}" for row in zip(*numbers, strict=True)]
+    dumps = orjson.dumps
+    return [
+        dumps(dict(zip(keys, row, strict=True)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        for row in zip(*columns, strict=True)
     ]
 
 
