@@ -156,9 +156,10 @@ def job_list() -> ResponseReturnValue:
 
 
 def _job(job_id: str) -> Job:
-    job = jobs.get(db.session, _owner(), job_id)
+    owner = _owner()
     runner = get_runner()
     runner.housekeeping()  # expiry and dead workers, at most every 30 s per process
+    job = jobs.get(db.session, owner, job_id)
     if job.status == "running" and runner.reap():
         db.session.refresh(job)
     return job
