@@ -623,13 +623,14 @@ class JobRunner:
             return len(old)
 
     def requeue_mine(self) -> None:
-        """A stopping worker puts back the jobs it holds (running ones stop at a chunk)."""
+        """A stopping worker puts back the jobs it still holds, once its job threads have
+        stopped (a job interrupted at a chunk has already put itself back)."""
         me = worker_name()
         with self.session() as session:
             session.execute(
                 update(Job)
                 .where(and_(Job.status.in_(JOB_ACTIVE), Job.worker == me))
-                .values(status="queued", worker=None)
+                .values(status="queued", worker=None, rows_done=0, rows_scored=0, rows_rejected=0)
             )
             session.commit()
 
