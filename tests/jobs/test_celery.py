@@ -269,7 +269,7 @@ def test_a_stopping_worker_hands_its_job_on_without_duplicating_history(site: Si
         assert first.wait(timeout=60) == 0
     interrupted = site.row(location)
     assert interrupted.status == "queued", site.logs()
-    with site.worker() as second:
+    with site.worker() as second:  # default chunks: the whole file in a few
         body = site.wait(location)
     assert body["status"] == "succeeded", body
     assert site.row(location).worker == f"{HOST}:{second.pid}"
