@@ -537,6 +537,14 @@ class JobRunner:
         )
 
     def _requeue(self, session: Session, job: Job) -> None:
+        """An interrupted job goes back to the queue, unless it was cancelled meanwhile (it
+        ends so) or is no longer running (reaped as stale by another machine: it stays so)."""
+        session.refresh(job, ["cancel_requested", "status"])
+        if job.status != "running":
+            return
+        if job.cancel_requested:
+            self._cancelled(session, job)
+            return
         job.status = "queued"
         job.worker = None
         job.rows_done = job.rows_scored = job.rows_rejected = 0
