@@ -158,6 +158,61 @@ def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
         run_gunicorn((lambda: app) if app is not None else factory, options)  # type: ignore[arg-type,return-value]
 
 
+@main.command(with_appcontext=False)  # it builds its own app, with the models loaded
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--trust",
+    multiple=True,
+    metavar="TYPE",
+    help="A skops type you reviewed and trust (repeatable).",
+)
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Jobs scored at once (threads; each job already uses numpy's own threads).",
+)
+@click.option(
+    "--loglevel",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
+def worker(
+    paths: tuple[Path, ...], trust: tuple[str, ...], concurrency: int, loglevel: str
+) -> None:
+    """Score batch jobs taken from the Celery broker (MODELSERVE_CELERY_BROKER_URL).
+
+    Serve the same models as the web servers: PATHS, else MODELSERVE_MODELS, else the
+    instance folder's models. The database, the broker and the job folder must be the
+    web servers' too (see docs/deploying.md)."""
+    config: dict[str, Any] = {"TRUSTED_TYPES": list(trust), "BATCHING": False}
+    if paths:
+        config["MODELS"] = [str(p.resolve()) for p in paths]
+    from .app import create_app  # noqa: PLC0415
+    from .celery_app import run_worker  # noqa: PLC0415
+    from .database import upgrade  # noqa: PLC0415
+
+    migrator = create_app({**config, "LOAD_MODELS": False})
+    if not migrator.config["CELERY_BROKER_URL"]:
+        raise click.UsageError(
+            "MODELSERVE_CELERY_BROKER_URL is not set: a worker takes its jobs from a Celery "
+            "broker (e.g. redis://host:6379/1); without one, jobs run inside `modelserve serve`"
+        )
+    if migrator.config["AUTO_MIGRATE"]:
+        upgrade(migrator)
+    app = _build(lambda: create_app(config))
+    names = list(app.extensions["modelserve.registry"].models)
+    if not names:
+        raise click.UsageError(
+            "no models: give model files or folders, or set MODELSERVE_MODELS, like `serve`"
+        )
+    os.environ.setdefault("MODELSERVE_INSTANCE_PATH", instance_path())
+    click.echo(f"worker for {', '.join(names)} ({concurrency} at once)", err=True)
+    run_worker(app, concurrency=concurrency, loglevel=loglevel.upper())
+
+
 def _build(factory: Callable[[], Flask]) -> Flask:
     try:
         return factory()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from modelserve.extensions import db
 from modelserve.services import tokens
 from modelserve.storage.tables import User
+from tests.redis_server import redis_server
 
 
 @pytest.fixture
@@ -45,3 +47,10 @@ def wait_for(client: FlaskClient, location: str, headers: dict[str, str]) -> dic
             return body
         time.sleep(0.05)
     raise AssertionError(f"job did not finish: {body}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis server (Debian's redis-server) for the whole session: its base URL."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from typing import Any, Protocol
 
@@ -87,8 +88,15 @@ class LocalExecutor:
         self._stop.set()
         self.runner.stopping.set()
         self._wake.set()
+        deadline = time.monotonic() + timeout
         for thread in self._workers:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        busy = [t.name for t in self._workers if t.is_alive()]
+        if busy:
+            # Still scoring: requeueing now would let another worker start the job while
+            # this one writes the same files. Once this process is gone, `reap` fails it.
+            log.warning("job threads still running at exit, their jobs are not requeued: %s", busy)
+            return
         try:
             self.runner.requeue_mine()
         except Exception:

@@ -537,6 +537,14 @@ class JobRunner:
         )
 
     def _requeue(self, session: Session, job: Job) -> None:
+        """An interrupted job goes back to the queue, unless it was cancelled meanwhile (it
+        ends so) or is no longer running (reaped as stale by another machine: it stays so)."""
+        session.refresh(job, ["cancel_requested", "status"])
+        if job.status != "running":
+            return
+        if job.cancel_requested:
+            self._cancelled(session, job)
+            return
         job.status = "queued"
         job.worker = None
         job.rows_done = job.rows_scored = job.rows_rejected = 0
@@ -623,13 +631,14 @@ class JobRunner:
             return len(old)
 
     def requeue_mine(self) -> None:
-        """A stopping worker puts back the jobs it holds (running ones stop at a chunk)."""
+        """A stopping worker puts back the jobs it still holds, once its job threads have
+        stopped (a job interrupted at a chunk has already put itself back)."""
         me = worker_name()
         with self.session() as session:
             session.execute(
                 update(Job)
                 .where(and_(Job.status.in_(JOB_ACTIVE), Job.worker == me))
-                .values(status="queued", worker=None)
+                .values(status="queued", worker=None, rows_done=0, rows_scored=0, rows_rejected=0)
             )
             session.commit()
 
