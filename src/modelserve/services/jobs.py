@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import csv
 import io
+import itertools
 import logging
 import os
 import secrets
@@ -881,6 +882,18 @@ def result_rows(path: Path, translate: Translate) -> tuple[list[str], list[list[
             row[-1] = describe(row[-1], translate) or None
             rows.append(row)
     return header, rows
+
+
+def result_head(path: Path, rows: int, translate: Translate) -> tuple[list[str], list[list[Any]]]:
+    """The header and the first `rows` rows of a result, for a preview (reads no further)."""
+    with path.open("rb") as handle:
+        header = orjson.loads(handle.readline())
+        head = []
+        for line in itertools.islice(handle, rows):
+            row = orjson.loads(line)
+            row[-1] = describe(row[-1], translate) or None
+            head.append(row)
+    return header, head
 
 
 ERROR_HEADER = ("row", "line", "field", "code", "message")
