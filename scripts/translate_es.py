@@ -51,7 +51,8 @@ ES = {
     "%(percent)s %%": "%(percent)s %%",
     "%(rate)s rows/s": "%(rate)s filas/s",
     "%(time)s left": "quedan %(time)s",
-    ".csv, .jsonl or .ndjson; at most %(size)s.": ".csv, .jsonl o .ndjson; como máximo %(size)s.",
+    ".csv, .jsonl or .ndjson.": ".csv, .jsonl o .ndjson.",
+    "At most %(size)s.": "Como máximo %(size)s.",
     "About %(num)s row to score.": (
         "Alrededor de %(num)s fila por puntuar.",
         "Alrededor de %(num)s filas por puntuar.",

@@ -6,9 +6,11 @@ else gets the same 404 as for a job that does not exist.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from flask import (
+    abort,
     current_app,
     flash,
     jsonify,
@@ -30,6 +32,7 @@ from ..runtime import messages
 from ..runtime.errors import ModelNotFoundError
 from ..runtime.registry import LoadedModel
 from ..services import jobs
+from ..services.predictions import Caller
 from ..storage.tables import JOB_FINISHED, Job
 from . import bp
 from .forms import BatchForm, upload_kind
@@ -95,37 +98,46 @@ def batch_upload(name: str) -> ResponseReturnValue:
     model = get_registry().get(name)
     who = caller("web")
     get_gate().check(model, who)
-    if request.method == "POST":
-        request.max_content_length = int(current_app.config["JOB_MAX_BYTES"]) + FORM_OVERHEAD
-        try:
-            if current_app.config["WTF_CSRF_ENABLED"]:
-                csrf.protect()
-            form = BatchForm()
-        except RequestEntityTooLarge:
-            return _upload_page(model, BatchForm(formdata=None), _too_large(), 413)
-    else:
-        form = BatchForm()
+    try:
+        form = _read_form()
+    except RequestEntityTooLarge:
+        return _upload_page(model, BatchForm(formdata=None), _too_large(), 413)
     if not form.validate_on_submit():
         return _upload_page(model, form, status=422 if form.errors else 200)
-    upload = form.file.data
-    runner = get_runner()
     try:
-        job = jobs.create(
-            db.session,
-            runner.settings,
-            model,
-            upload.stream,
-            filename=upload.filename or "upload",
-            caller=who,
-            strict=bool(form.strict.data),
-            kind=upload_kind(upload.filename),
-            executor=get_executor().name,
-        )
+        job = _create(model, who, form)
     except jobs.FileRejectedError as exc:
-        problem = exc.problem
-        text = messages.render_code(messages.FILE_MESSAGES, problem.code, problem.params, gettext)
-        return _upload_page(model, form, text, 413 if problem.code == "too_large" else 422)
+        code, params = exc.problem.code, exc.problem.params
+        text = messages.render_code(messages.FILE_MESSAGES, code, params, gettext)
+        return _upload_page(model, form, text, 413 if code == "too_large" else 422)
     return redirect(url_for("web.job_page", job_id=job.id), 303)
+
+
+def _read_form() -> BatchForm:
+    """The form; a POST's body may be up to JOB_MAX_BYTES (plus the form around the file),
+    and its CSRF token is checked only once that limit is in place."""
+    if request.method == "POST":
+        limit = int(current_app.config["JOB_MAX_BYTES"])  # 0: no limit, as jobs.spool reads it
+        request.max_content_length = limit + FORM_OVERHEAD if limit else sys.maxsize
+        if current_app.config["WTF_CSRF_ENABLED"]:
+            csrf.protect()
+    return BatchForm()
+
+
+def _create(model: LoadedModel, who: Caller, form: BatchForm) -> Job:
+    upload = form.file.data
+    filename = upload.filename or "upload"
+    return jobs.create(
+        db.session,
+        get_runner().settings,
+        model,
+        upload.stream,
+        filename=filename,
+        caller=who,
+        strict=bool(form.strict.data),
+        kind=upload_kind(filename),
+        executor=get_executor().name,
+    )
 
 
 def _too_large() -> str:
@@ -142,7 +154,7 @@ def _upload_page(
         "web/batch.html",
         model=model,
         form=form,
-        max_size=file_size(int(current_app.config["JOB_MAX_BYTES"])),
+        max_size=file_size(limit) if (limit := int(current_app.config["JOB_MAX_BYTES"])) else "",
     )
     return page, status
 
@@ -179,9 +191,17 @@ def _page_context(job: Job) -> dict[str, Any]:
     if job.status == "uploaded" and model is not None:
         context["preview"] = jobs.preview(settings, model, job, PREVIEW_ROWS)
     if job.status == "succeeded" and not job.files_deleted:
-        context["head"] = jobs.result_head(jobs.result_path(settings, job), RESULT_ROWS, gettext)
+        context["head"] = _head(settings, job)
     context["has_errors"] = job.rows_rejected > 0 and _errors_ready(job)
     return context
+
+
+def _head(settings: jobs.JobSettings, job: Job) -> tuple[list[str], list[list[Any]]] | None:
+    """The first rows of the result; None when its file is gone (shown as expired)."""
+    try:
+        return jobs.result_head(jobs.result_path(settings, job), RESULT_ROWS, gettext)
+    except FileNotFoundError:
+        return None
 
 
 def _model_of(job: Job) -> LoadedModel | None:
@@ -237,7 +257,7 @@ def job_cancel(job_id: str) -> ResponseReturnValue:
 def job_result(job_id: str, fmt: str) -> ResponseReturnValue:
     formats = {"csv": "csv", "jsonl": "ndjson"}
     if fmt not in formats:
-        return redirect(url_for("web.job_page", job_id=job_id))
+        abort(404)
     return result_response(_job(job_id), formats[fmt])
 
 
