@@ -23,7 +23,7 @@ from modelserve.services import access, accounts, jobs
 from modelserve.storage.tables import Job
 from tests.conftest import PASSWORD, csrf_token, sign_in
 
-from .conftest import exam_csv
+from .conftest import Holds, exam_csv
 
 UPLOAD = "/models/exam/batch"
 
@@ -384,3 +384,24 @@ def test_a_model_the_user_may_not_use_has_no_upload(app: Flask, bob: FlaskClient
     assert bob.get(UPLOAD).status_code == 403
     response = bob.post(UPLOAD, data={"file": (io.BytesIO(exam_csv(3)), "a.csv")})
     assert response.status_code == 403
+
+
+def test_a_running_job_is_cancelled_at_its_next_chunk(make_app, users_of) -> None:
+    app, client = users_of(make_app(JOB_CHUNK_ROWS=100))
+    holds = Holds(app.extensions["modelserve.jobs"], [100])
+    try:
+        job_id = job_id_of(upload(client, exam_csv(1000)))
+        page = f"/jobs/{job_id}"
+        post(client, f"{page}/start", page)
+        holds.reach(0)
+        html = client.get(page).get_data(as_text=True)
+        assert 'data-status="running"' in html and "100 of 1,000 rows" in html
+        assert post(client, f"{page}/cancel", page).status_code == 303
+        html = client.get(page).get_data(as_text=True)
+        assert "Stopping at the next chunk…" in html
+        holds.release(0)
+        status = finish(client, job_id)
+    finally:
+        holds.close()
+    assert status["status"] == "cancelled" and status["progress"]["rows_done"] < 1000
+    assert not (Path(app.instance_path) / "jobs" / job_id).exists()

@@ -10,10 +10,8 @@ docs/img/batch-result.png.
 from __future__ import annotations
 
 import csv
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,9 +20,8 @@ from playwright.sync_api import Page, expect
 from modelserve.extensions import db
 from modelserve.runtime.registry import Registry
 from modelserve.services import accounts
-from modelserve.services.jobs import JobRunner
 from tests.conftest import serve_live
-from tests.jobs.conftest import exam_csv
+from tests.jobs.conftest import Holds, exam_csv
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -42,36 +39,6 @@ def batch_live(
         with app.app_context():
             accounts.create_user(db.session, "dora", PASSWORD)
         yield app, address
-
-
-class Holds:
-    """Stops the job worker after the chunk that reaches each row count, until released."""
-
-    def __init__(self, runner: JobRunner, rows: list[int]) -> None:
-        self.points = [(n, threading.Event(), threading.Event()) for n in rows]
-        report = runner._report
-
-        def held(session: Any, job: Any, tally: Any) -> bool:
-            going = report(session, job, tally)  # progress is written first, then we wait
-            for n, reached, release in self.points:
-                if tally.done >= n and not reached.is_set():
-                    reached.set()
-                    release.wait(60)
-            return going
-
-        runner._report = held  # type: ignore[method-assign]
-        self.runner, self.original = runner, report
-
-    def reach(self, index: int) -> None:
-        assert self.points[index][1].wait(30), f"the job never reached {self.points[index][0]}"
-
-    def release(self, index: int) -> None:
-        self.points[index][2].set()
-
-    def close(self) -> None:
-        for _, _, release in self.points:
-            release.set()
-        self.runner._report = self.original  # type: ignore[method-assign]
 
 
 def test_score_a_file_and_watch_it_progress(
