@@ -13,6 +13,109 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 ES = {
+    # Batch scoring: the files and jobs of the API and the pages.
+    "%(num)d row is invalid; in strict mode nothing was scored.": (
+        "%(num)d fila no es válida; en modo estricto no se ha puntuado nada.",
+        "%(num)d filas no son válidas; en modo estricto no se ha puntuado nada.",
+    ),
+    "%(num)d rows are invalid; in strict mode nothing was scored.": "%(num)d filas no son válidas; en modo estricto no se ha puntuado nada.",
+    "Columns are separated by semicolons.": "Las columnas están separadas por punto y coma.",
+    "Columns are separated by tabs.": "Las columnas están separadas por tabuladores.",
+    "Columns are separated by vertical bars.": "Las columnas están separadas por barras verticales.",
+    "Line %(line)s is not a JSON object: %(reason)s.": "La línea %(line)s no es un objeto JSON: %(reason)s.",
+    "Line %(line)s is not valid CSV: %(reason)s.": "La línea %(line)s no es CSV válido: %(reason)s.",
+    "No column feeds these required inputs: %(features)s.": "Ninguna columna alimenta estas entradas obligatorias: %(features)s.",
+    "Send CSV (text/csv) or JSON Lines (application/x-ndjson).": "Envía CSV (text/csv) o JSON Lines (application/x-ndjson).",
+    "Send CSV (text/csv), JSON Lines (application/x-ndjson) or a multipart file (got “%(type)s”).": "Envía CSV (text/csv), JSON Lines (application/x-ndjson) o un archivo multipart (llegó «%(type)s»).",
+    "Send the file in a multipart part named “file”.": "Envía el archivo en una parte multipart llamada «file».",
+    "Several columns (%(columns)s) could feed the input %(feature)s.": "Varias columnas (%(columns)s) podrían alimentar la entrada %(feature)s.",
+    "The file could not be scored.": "No se ha podido puntuar el archivo.",
+    "The file has a header but no data rows.": "El archivo tiene cabecera pero ninguna fila de datos.",
+    "The file has more than %(max)s rows.": "El archivo tiene más de %(max)s filas.",
+    "The file is UTF-16 text; save it as UTF-8 (CSV UTF-8 in Excel).": "El archivo es texto UTF-16; guárdalo como UTF-8 (CSV UTF-8 en Excel).",
+    "The file is empty.": "El archivo está vacío.",
+    "The file is larger than %(max)s bytes.": "El archivo ocupa más de %(max)s bytes.",
+    "The file is not UTF-8; it was read as Latin-1 (ISO-8859-1).": "El archivo no es UTF-8; se ha leído como Latin-1 (ISO-8859-1).",
+    "The file is not UTF-8; it was read as Windows-1252 (Latin-1).": "El archivo no es UTF-8; se ha leído como Windows-1252 (Latin-1).",
+    "The file starts with a UTF-8 byte-order mark; it was skipped.": "El archivo empieza con una marca de orden de bytes UTF-8; se ha omitido.",
+    "The first line is empty: the file needs a header row naming its columns.": "La primera línea está vacía: el archivo necesita una fila de cabecera con los nombres de sus columnas.",
+    "The job is %(status)s: this cannot be done now.": "El trabajo está en estado %(status)s: ahora no se puede hacer esto.",
+    "The result of this job has expired and was deleted.": "El resultado de este trabajo ha caducado y se ha borrado.",
+    "There is no such job.": "No existe ese trabajo.",
+    "These columns appear more than once in the header: %(columns)s.": "Estas columnas aparecen más de una vez en la cabecera: %(columns)s.",
+    "This is not a text file (an Excel workbook?): save it as CSV UTF-8 or JSON Lines.": "No es un archivo de texto (¿un libro de Excel?): guárdalo como CSV UTF-8 o JSON Lines.",
+    "has %(found)s fields where the header has %(expected)s": "tiene %(found)s campos y la cabecera tiene %(expected)s",
+    "is not a JSON object (%(reason)s)": "no es un objeto JSON (%(reason)s)",
+    # Batch scoring pages.
+    "%(done)s of %(total)s row": ("%(done)s de %(total)s fila", "%(done)s de %(total)s filas"),
+    "%(percent)s %%": "%(percent)s %%",
+    "%(rate)s rows/s": "%(rate)s filas/s",
+    "%(time)s left": "quedan %(time)s",
+    ".csv, .jsonl or .ndjson.": ".csv, .jsonl o .ndjson.",
+    "At most %(size)s.": "Como máximo %(size)s.",
+    "About %(num)s row to score.": (
+        "Alrededor de %(num)s fila por puntuar.",
+        "Alrededor de %(num)s filas por puntuar.",
+    ),
+    "Batch jobs": "Trabajos por lotes",
+    "CSV or JSON Lines file": "Archivo CSV o JSON Lines",
+    "CSV or JSON Lines, one row per line.": "CSV o JSON Lines, una fila por línea.",
+    "Cancel": "Cancelar",
+    "Cancelled": "Cancelado",
+    "Choose a CSV (.csv) or JSON Lines (.jsonl, .ndjson) file.": "Elige un archivo CSV (.csv) o JSON Lines (.jsonl, .ndjson).",
+    "Choose a file to score.": "Elige un archivo para puntuar.",
+    "Column of the file": "Columna del archivo",
+    "Columns": "Columnas",
+    "Columns the model does not read (kept in the result):": "Columnas que el modelo no lee (se conservan en el resultado):",
+    "Columns this model reads": "Columnas que lee este modelo",
+    "Discard": "Descartar",
+    "Done": "Terminado",
+    "Download CSV": "Descargar CSV",
+    "Download JSON Lines": "Descargar JSON Lines",
+    "Errors report (CSV)": "Informe de errores (CSV)",
+    "Every column feeds an input of the model.": "Cada columna alimenta una entrada del modelo.",
+    "Failed": "Fallido",
+    "File": "Archivo",
+    "Files scored in the background. To score a new file, open a model and choose “Score a file”.": "Archivos puntuados en segundo plano. Para puntuar uno nuevo, abre un modelo y elige «Puntuar un archivo».",
+    "Headers are matched ignoring case, spaces, “_” and “-”. Other columns are kept in the result.": "Las cabeceras se comparan sin distinguir mayúsculas, espacios, «_» ni «-». Las demás columnas se conservan en el resultado.",
+    "Jobs": "Trabajos",
+    "Missing optional inputs (scored as empty):": "Faltan entradas opcionales (se puntúan vacías):",
+    "Missing required inputs:": "Faltan entradas obligatorias:",
+    "Model input": "Entrada del modelo",
+    "No jobs yet.": "Aún no hay trabajos.",
+    "Otherwise invalid rows are listed in an errors report and the others are scored.": "Si no, las filas no válidas se listan en un informe de errores y las demás se puntúan.",
+    "Progress": "Progreso",
+    "Queued": "En cola",
+    "Read as": "Leído como",
+    "Rejected": "Rechazadas",
+    "Running": "En curso",
+    "Score a file": "Puntuar un archivo",
+    "Scored": "Puntuadas",
+    "Start scoring": "Empezar a puntuar",
+    "Status": "Estado",
+    "Stopping at the next chunk…": "Deteniéndose en el próximo bloque…",
+    "Strict: if any row is invalid, score nothing": "Estricto: si alguna fila no es válida, no puntuar nada",
+    "The first row": ("La primera fila", "Las primeras %(num)d filas"),
+    "The first row of the result": (
+        "La primera fila del resultado",
+        "Las primeras %(num)d filas del resultado",
+    ),
+    "The job failed:": "El trabajo ha fallado:",
+    "The job had already finished.": "El trabajo ya había terminado.",
+    "The job was cancelled; its files were deleted.": "El trabajo se ha cancelado; sus archivos se han borrado.",
+    "The result has expired and was deleted.": "El resultado ha caducado y se ha borrado.",
+    "Upload a CSV or JSON Lines file with one row per line. You will see how its columns are read before anything is scored.": "Sube un archivo CSV o JSON Lines con una fila por línea. Verás cómo se leen sus columnas antes de puntuar nada.",
+    "Upload and preview": "Subir y revisar",
+    "Uploaded": "Subido",
+    "commas": "comas",
+    "missing": "falta",
+    "missing (optional: left empty)": "falta (opcional: queda vacía)",
+    "optional": "opcional",
+    "semicolons": "punto y coma",
+    "separated by %(what)s": "separado por %(what)s",
+    "strict": "estricto",
+    "tabs": "tabuladores",
+    "vertical bars": "barras verticales",
     "%(num)d record": ("%(num)d registro", "%(num)d registros"),
     "API tokens": "Tokens de API",
     "Access": "Acceso",
@@ -163,72 +266,6 @@ ES = {
     "required": "obligatorio",
     'the body must be a JSON object: one row, or {"instances": [rows]}': 'el cuerpo debe ser un objeto JSON: una fila, o {"instances": [filas]}',
     "version": "versión",
-    # Batch scoring: files and jobs.
-    "%(num)d row is invalid; in strict mode nothing was scored.": (
-        "%(num)d fila no es válida; en modo estricto no se puntuó nada.",
-        "%(num)d filas no son válidas; en modo estricto no se puntuó nada.",
-    ),
-    "Columns are separated by semicolons.": "Las columnas están separadas por punto y coma.",
-    "Columns are separated by tabs.": "Las columnas están separadas por tabuladores.",
-    "Columns are separated by vertical bars.": "Las columnas están separadas por barras verticales.",
-    "Line %(line)s is not a JSON object: %(reason)s.": (
-        "La línea %(line)s no es un objeto JSON: %(reason)s."
-    ),
-    "Line %(line)s is not valid CSV: %(reason)s.": "La línea %(line)s no es CSV válido: %(reason)s.",
-    "No column feeds these required inputs: %(features)s.": (
-        "Ninguna columna alimenta estas entradas obligatorias: %(features)s."
-    ),
-    "Send CSV (text/csv) or JSON Lines (application/x-ndjson).": (
-        "Envía CSV (text/csv) o JSON Lines (application/x-ndjson)."
-    ),
-    "Send CSV (text/csv), JSON Lines (application/x-ndjson) or a multipart file (got “%(type)s”).": (
-        "Envía CSV (text/csv), JSON Lines (application/x-ndjson) o un archivo multipart "
-        "(llegó «%(type)s»)."
-    ),
-    "Send the file in a multipart part named “file”.": (
-        "Envía el archivo en una parte multipart llamada «file»."
-    ),
-    "Several columns (%(columns)s) could feed the input %(feature)s.": (
-        "Varias columnas (%(columns)s) podrían alimentar la entrada %(feature)s."
-    ),
-    "The file could not be scored.": "No se pudo puntuar el archivo.",
-    "The file has a header but no data rows.": "El archivo tiene cabecera pero ninguna fila de datos.",
-    "The file has more than %(max)s rows.": "El archivo tiene más de %(max)s filas.",
-    "The file is UTF-16 text; save it as UTF-8 (CSV UTF-8 in Excel).": (
-        "El archivo es texto UTF-16; guárdalo como UTF-8 (CSV UTF-8 en Excel)."
-    ),
-    "The file is empty.": "El archivo está vacío.",
-    "The file is larger than %(max)s bytes.": "El archivo ocupa más de %(max)s bytes.",
-    "The file is not UTF-8; it was read as Latin-1 (ISO-8859-1).": (
-        "El archivo no es UTF-8; se leyó como Latin-1 (ISO-8859-1)."
-    ),
-    "The file is not UTF-8; it was read as Windows-1252 (Latin-1).": (
-        "El archivo no es UTF-8; se leyó como Windows-1252 (Latin-1)."
-    ),
-    "The file starts with a UTF-8 byte-order mark; it was skipped.": (
-        "El archivo empieza con una marca de orden de bytes UTF-8; se ha omitido."
-    ),
-    "The first line is empty: the file needs a header row naming its columns.": (
-        "La primera línea está vacía: el archivo necesita una cabecera con los nombres de "
-        "sus columnas."
-    ),
-    "The job is %(status)s: this cannot be done now.": (
-        "El trabajo está %(status)s: ahora no se puede hacer esto."
-    ),
-    "The result of this job has expired and was deleted.": (
-        "El resultado de este trabajo caducó y se borró."
-    ),
-    "There is no such job.": "No existe ese trabajo.",
-    "These columns appear more than once in the header: %(columns)s.": (
-        "Estas columnas aparecen más de una vez en la cabecera: %(columns)s."
-    ),
-    "This is not a text file (an Excel workbook?): save it as CSV UTF-8 or JSON Lines.": (
-        "No es un archivo de texto (¿un libro de Excel?): guárdalo como CSV UTF-8 o JSON Lines."
-    ),
-    "has %(found)s fields where the header has %(expected)s": (
-        "tiene %(found)s campos y la cabecera tiene %(expected)s"
-    ),
-    "is not a JSON object (%(reason)s)": "no es un objeto JSON (%(reason)s)",
     "You already have %(num)d files waiting or being scored; start or cancel one first.": (
         "Ya tienes %(num)d archivos esperando o puntuándose; empieza o cancela uno antes."
     ),

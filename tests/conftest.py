@@ -173,14 +173,19 @@ def live_app(
     tmp_path_factory: pytest.TempPathFactory, demo_registry: Registry
 ) -> Iterator[tuple[Flask, str]]:
     """The app on a free port of 127.0.0.1 (a werkzeug server thread): (app, `host:port`)."""
+    yield from serve_live(tmp_path_factory.mktemp("live"), demo_registry)
+
+
+def serve_live(folder: Path, registry: Registry, **config: object) -> Iterator[tuple[Flask, str]]:
+    """Build an app in `folder` (keywords override settings) and serve it until closed."""
     from werkzeug.serving import make_server
 
-    folder = tmp_path_factory.mktemp("live")
     app = app_with_tables(
         {
             "INSTANCE_PATH": str(folder / "instance"),
             "DATABASE_URL": f"sqlite:///{folder / 'live.db'}",
-            "REGISTRY": demo_registry,
+            "REGISTRY": registry,
+            **config,
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)

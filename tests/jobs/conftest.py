@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 
 from modelserve.extensions import db
 from modelserve.services import tokens
+from modelserve.services.jobs import JobRunner
 from modelserve.storage.tables import User
 from tests.redis_server import redis_server
 
@@ -54,3 +56,33 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis server (Debian's redis-server) for the whole session: its base URL."""
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+class Holds:
+    """Stops the job worker after the chunk that reaches each row count, until released."""
+
+    def __init__(self, runner: JobRunner, rows: list[int]) -> None:
+        self.points = [(n, threading.Event(), threading.Event()) for n in rows]
+        report = runner._report
+
+        def held(session: Any, job: Any, tally: Any) -> bool:
+            going = report(session, job, tally)  # progress is written first, then we wait
+            for n, reached, release in self.points:
+                if tally.done >= n and not reached.is_set():
+                    reached.set()
+                    release.wait(60)
+            return going
+
+        runner._report = held  # type: ignore[method-assign]
+        self.runner, self.original = runner, report
+
+    def reach(self, index: int) -> None:
+        assert self.points[index][1].wait(30), f"the job never reached {self.points[index][0]}"
+
+    def release(self, index: int) -> None:
+        self.points[index][2].set()
+
+    def close(self) -> None:
+        for _, _, release in self.points:
+            release.set()
+        self.runner._report = self.original  # type: ignore[method-assign]

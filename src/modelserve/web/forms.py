@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from functools import cache
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, SelectField, StringField
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import BooleanField, Field, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import NumberInput
 
 from ..runtime.manifest import Feature
 from ..runtime.registry import LoadedModel
+from ..runtime.tabular import Kind
 
 
 def field_name(index: int) -> str:
@@ -49,3 +52,28 @@ def form_rows(form: FlaskForm, model: LoadedModel) -> list[dict[str, str]]:
             for i, feat in enumerate(model.manifest.features)
         }
     ]
+
+
+# What the upload form accepts, by the file name's extension: CSV or JSON Lines.
+UPLOAD_KINDS: dict[str, Kind] = {"csv": "csv", "jsonl": "ndjson", "ndjson": "ndjson"}
+
+
+class BatchForm(FlaskForm):
+    """A file to score. Its CSRF token is checked by the view, after the size limit is raised."""
+
+    file = FileField(
+        _l("CSV or JSON Lines file"),
+        validators=[
+            FileRequired(_l("Choose a file to score.")),
+            FileAllowed(
+                list(UPLOAD_KINDS),
+                _l("Choose a CSV (.csv) or JSON Lines (.jsonl, .ndjson) file."),
+            ),
+        ],
+        render_kw={"accept": ".csv,.jsonl,.ndjson,text/csv,application/x-ndjson"},
+    )
+    strict = BooleanField(_l("Strict: if any row is invalid, score nothing"))
+
+
+def upload_kind(filename: str) -> Kind:
+    return UPLOAD_KINDS[filename.rsplit(".", 1)[-1].lower()]
