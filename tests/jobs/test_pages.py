@@ -19,7 +19,7 @@ from werkzeug.test import encode_multipart
 
 from modelserve.extensions import db
 from modelserve.runtime.tabular import ColumnMap, TableFormat
-from modelserve.services import access, accounts, jobs
+from modelserve.services import access, accounts, jobs, results
 from modelserve.storage.tables import Job
 from tests.conftest import PASSWORD, csrf_token, sign_in
 
@@ -216,7 +216,7 @@ def test_start_follow_and_download(app: Flask, bob: FlaskClient) -> None:
     assert 'id="download-errors"' in html
     errors = list(csv.reader(io.StringIO(bob.get(f"{page}/errors.csv").get_data(as_text=True))))
     assert errors == [
-        list(jobs.ERROR_HEADER),
+        list(results.ERROR_HEADER),
         ["500", "501", "estudio", "not_a_number", "must be a number"],
     ]
     # A second click on Start changes nothing.
