@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,18 @@ def get_runner() -> JobRunner:
 def get_executor() -> Executor:
     executor: Executor = current_app.extensions["modelserve.executor"]
     return executor
+
+
+# Multipart framing and the form's other fields, on top of the file itself.
+FORM_OVERHEAD = 1 << 20
+
+
+def allow_upload() -> None:
+    """Let this request's body be as large as a job file may be (the app's 4 MiB default is
+    for JSON): `JOB_MAX_BYTES` plus the multipart framing; 0 means no limit. The file itself
+    is held to `JOB_MAX_BYTES` exactly while it is spooled (`jobs.create`)."""
+    limit = int(current_app.config["JOB_MAX_BYTES"])
+    request.max_content_length = limit + FORM_OVERHEAD if limit else sys.maxsize
 
 
 # -- downloads, shared by the API and the pages --------------------------------------------

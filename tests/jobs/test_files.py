@@ -180,3 +180,32 @@ def _auth(app: Flask, users: dict[str, int]) -> dict[str, str]:
         bob = db.session.get(User, users["bob"])
         plaintext = tokens.create_token(db.session, bob, name="t", scopes=["predict"]).plaintext
     return {"Authorization": f"Bearer {plaintext}"}
+
+
+def test_the_size_cap_is_the_files_not_the_envelopes(make_app, users) -> None:
+    data = exam_csv(200)
+    app = make_app(JOB_MAX_BYTES=len(data))
+    client, auth = app.test_client(), _auth(app, users)
+    exact = client.post(
+        "/api/v1/models/exam/batch",
+        data={"file": (io.BytesIO(data), "exact.csv")},
+        headers=auth,
+        content_type="multipart/form-data",
+    )
+    assert exact.status_code == 200  # the multipart framing does not count
+    over = client.post(
+        "/api/v1/models/exam/batch",
+        data={"file": (io.BytesIO(data + b"1,2,x\n"), "over.csv")},
+        headers=auth,
+        content_type="multipart/form-data",
+    )
+    assert over.status_code == 413
+    assert over.get_json()["code"] == "too_large"
+
+
+def test_a_zero_size_cap_means_no_cap(make_app, users) -> None:
+    app = make_app(JOB_MAX_BYTES=0, JOB_SYNC_ROWS=1_000_000)
+    client, auth = app.test_client(), _auth(app, users)
+    big = exam_csv(400_000)  # over the app's 4 MiB body limit for JSON
+    assert len(big) > 4 * 1024 * 1024
+    assert post(client, auth, big, Accept="text/csv").status_code == 200

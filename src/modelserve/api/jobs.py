@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from flask import current_app, g, jsonify, request, url_for
+from flask import g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext, ngettext
 
-from ..batch import chosen_format, errors_response, get_executor, get_runner, result_response
+from ..batch import (
+    allow_upload,
+    chosen_format,
+    errors_response,
+    get_executor,
+    get_runner,
+    result_response,
+)
 from ..context import caller, get_gate, get_registry
 from ..errors import ApiProblem
 from ..extensions import db
@@ -72,7 +79,7 @@ def batch(name: str) -> ResponseReturnValue:
     _owner()
     who = caller("api")
     get_gate().check(model, who)
-    request.max_content_length = int(current_app.config["JOB_MAX_BYTES"])
+    allow_upload()
     stream, filename, kind = _upload()
     runner, executor = get_runner(), get_executor()
     job = jobs.create(

@@ -6,7 +6,6 @@ else gets the same 404 as for a job that does not exist.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from flask import (
@@ -25,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..batch import errors_response, get_executor, get_runner, result_response
+from ..batch import allow_upload, errors_response, get_executor, get_runner, result_response
 from ..context import caller, get_gate, get_registry
 from ..extensions import csrf, db
 from ..runtime import messages
@@ -39,8 +38,6 @@ from .forms import BatchForm, upload_kind
 
 PREVIEW_ROWS = 5
 RESULT_ROWS = 10
-# The multipart envelope around the file (boundaries, the CSRF token, the strict box).
-FORM_OVERHEAD = 1 << 20
 STATUS = {
     "uploaded": _l("Uploaded"),
     "queued": _l("Queued"),
@@ -117,8 +114,7 @@ def _read_form() -> BatchForm:
     """The form; a POST's body may be up to JOB_MAX_BYTES (plus the form around the file),
     and its CSRF token is checked only once that limit is in place."""
     if request.method == "POST":
-        limit = int(current_app.config["JOB_MAX_BYTES"])  # 0: no limit, as jobs.spool reads it
-        request.max_content_length = limit + FORM_OVERHEAD if limit else sys.maxsize
+        allow_upload()
         if current_app.config["WTF_CSRF_ENABLED"]:
             csrf.protect()
     return BatchForm()
