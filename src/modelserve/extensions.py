@@ -7,7 +7,6 @@ from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
@@ -17,7 +16,6 @@ babel = Babel()
 bootstrap = Bootstrap5()
 csrf = CSRFProtect()
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 # No default limits: only the endpoints that ask for one (sign-in) are limited.
 limiter = Limiter(get_remote_address, default_limits=[])
