@@ -23,6 +23,7 @@ from .jsonio import register_json
 from .logs import register_logging
 from .metrics import register_metrics
 from .protocols import mlflow, v2
+from .ratelimit import scope_limiter_hooks
 from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
@@ -59,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_metrics(app)
     register_errorhandlers(app)
     register_hooks(app)
+    scope_limiter_hooks(app, limiter)
     register_template_helpers(app)
     register_commands(app)
     return app
