@@ -19,6 +19,7 @@ from .cors import register_cors
 from .database import register_database
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
+from .i18n import install_cached_gettext
 from .jsonio import register_json
 from .logs import register_logging
 from .metrics import register_metrics
@@ -80,6 +81,7 @@ def register_extensions(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
+    install_cached_gettext(app)
     bootstrap.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
