@@ -20,10 +20,12 @@ from .cors import register_cors
 from .database import register_database
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
+from .i18n import install_cached_gettext
 from .jsonio import register_json
 from .logs import register_logging
 from .metrics import register_metrics
 from .protocols import mlflow, v2
+from .ratelimit import scope_limiter_hooks
 from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
@@ -61,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_metrics(app)
     register_errorhandlers(app)
     register_hooks(app)
+    scope_limiter_hooks(app, limiter)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -80,6 +83,7 @@ def register_extensions(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
+    install_cached_gettext(app)
     bootstrap.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

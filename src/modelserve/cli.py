@@ -310,6 +310,26 @@ def models_list(folder: Path | None) -> None:
             click.echo(f"{item[0].name}\tBROKEN\t{item[1]}")
 
 
+@models.command("compile")
+@click.argument("model")
+def models_compile(model: str) -> None:
+    """Translate MODEL (a package name or folder) to ONNX; keep it only if it is faithful.
+
+    The translation must give the same labels and probabilities within 1e-6 on the model's
+    reference rows; it is then written as model.onnx and recorded in model.toml, and `serve`
+    uses it (after checking it again) when no exact fast path exists. Otherwise nothing is
+    written and the reason is printed.
+    """
+    try:
+        result = catalog.compile_model(model, models_dir())
+    except RuntimeFault as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"compiled {result.folder / 'model.onnx'}: {result.verdict.reason} "
+        f"on {result.verdict.rows} reference rows"
+    )
+
+
 @models.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--trust", multiple=True, metavar="TYPE")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Sequence
 
 from flask import current_app, g, request
@@ -38,7 +38,8 @@ def request_id() -> str:
     rid: str | None = g.get("request_id")
     if rid is None:
         given = request.environ.get("HTTP_X_REQUEST_ID", "")
-        rid = g.request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (~8 µs).
+        rid = g.request_id = given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
     return rid
 
 

@@ -1,14 +1,22 @@
-"""Database set-up: SQLite pragmas, the history writer, migrations."""
+"""Database set-up: SQLite pragmas, the history writer, migrations.
+
+Alembic and Flask-Migrate (~0.3 s of imports) are loaded only when a migration runs: the
+`db` commands resolve them when used, and `upgrade` first checks, with one query, whether the
+database is already at the scripts' head revisions (the usual restart).
+"""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import Engine, event
+import click
+from flask import Flask, current_app, g
+from flask.cli import with_appcontext
+from sqlalchemy import Engine, event, inspect, text
 
-from .extensions import db, migrate
+from .extensions import db
 from .storage.history import HistoryWriter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,7 +36,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 def register_database(app: Flask) -> None:
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    app.cli.add_command(migration_commands)
 
     def engine() -> Engine:
         with app.app_context():
@@ -44,10 +52,109 @@ def register_database(app: Flask) -> None:
     app.extensions["modelserve.history"] = writer
 
 
+def configure_migrations(app: Flask) -> None:
+    """Bind Flask-Migrate to `app` (imports Alembic); done once, when a migration is needed."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate  # noqa: PLC0415
+
+        Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+
+
+class LazyMigrationGroup(click.Group):
+    """Flask-Migrate's `db` group, with its subcommands imported only when they are used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from flask_migrate.cli import db as commands  # noqa: PLC0415
+
+        return commands.list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from flask_migrate.cli import db as commands  # noqa: PLC0415
+
+        return commands.get_command(ctx, cmd_name)
+
+
+@click.group("db", cls=LazyMigrationGroup)
+@click.option("-d", "--directory", default=None, help="Migration script directory.")
+@click.option("-x", "--x-arg", multiple=True, help="Arguments consumed by custom env.py scripts.")
+@with_appcontext
+def migration_commands(directory: str | None, x_arg: tuple[str, ...]) -> None:
+    """Perform database migrations."""
+    configure_migrations(current_app)
+    g.directory = directory  # read by Flask-Migrate's commands, as its own `db` group does
+    g.x_arg = x_arg
+
+
 def upgrade(app: Flask) -> None:
     """Bring the database schema up to date (Alembic migrations), then let go of connections."""
-    from flask_migrate import upgrade as alembic_upgrade  # noqa: PLC0415
-
     with app.app_context():
-        alembic_upgrade(directory=str(MIGRATIONS))
-        db.engine.dispose()
+        try:
+            if not at_head(db.engine):
+                configure_migrations(app)
+                from flask_migrate import upgrade as alembic_upgrade  # noqa: PLC0415
+
+                alembic_upgrade(directory=str(MIGRATIONS))
+        finally:
+            db.engine.dispose()
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database's Alembic revisions are exactly the scripts' heads (no Alembic)."""
+    heads = script_heads(MIGRATIONS / "versions")
+    if heads is None:
+        return False
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+        return {row[0] for row in rows} == heads
+
+
+def script_heads(folder: Path) -> set[str] | None:
+    """The head revisions of the migration scripts, or None when a script is not plain enough
+    to read without Alembic (then Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        values = _literal_assignments(path)
+        revision, downs = values.get("revision"), _revision_list(values.get("down_revision", ...))
+        if not isinstance(revision, str) or downs is None:
+            return None
+        revisions.add(revision)
+        parents.update(downs)
+    return (revisions - parents) or None
+
+
+def _revision_list(value: Any) -> list[str] | None:
+    """`down_revision` as a list: None, one revision or a tuple of them (a merge)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _literal_assignments(path: Path) -> dict[str, Any]:
+    """Module-level `name = <literal>` (or `name: T = <literal>`) assignments of a script."""
+    values: dict[str, Any] = {}
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, ValueError):
+        return values  # no revision: Alembic decides, and reports the script
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            try:
+                values[target.id] = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                values[target.id] = ...  # not a literal: unknown
+    return values

@@ -16,23 +16,36 @@ compares it with the original on reference rows before it is used.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import expit
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
 from .manifest import Choice
 from .predictor import Prediction, SklearnEngine
 from .schema import Columns
 
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+
 Step = Callable[[np.ndarray], np.ndarray]
-REGRESSORS = (LinearRegression, Ridge, Lasso, ElasticNet)
+REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet")
+
+
+def _is(obj: Any, package: str, name: str) -> bool:
+    """`type(obj) is package.name`, without importing `package` when it is not imported yet.
+
+    An object can only be an instance of a class whose module has been imported (unpickling a
+    model imports what it needs), so the scikit-learn packages no loaded model uses are never
+    imported: `sklearn.impute` alone costs ~150 ms of start-up.
+    """
+    module = sys.modules.get(package)
+    return module is not None and type(obj) is getattr(module, name, None)
 
 
 class NotReplayable(Exception):
@@ -90,7 +103,7 @@ def replay(engine: SklearnEngine) -> FastEngine:
 
 
 def _flatten(obj: Any) -> list[Any]:
-    if type(obj) is Pipeline:
+    if _is(obj, "sklearn.pipeline", "Pipeline"):
         return [
             s for _, step in obj.steps if step not in (None, "passthrough") for s in _flatten(step)
         ]
@@ -109,18 +122,17 @@ def _input_order(first: Any, names: Sequence[str]) -> Step | None:
 
 
 def _transform(step: Any) -> Step:
-    kind = type(step)
-    if kind is StandardScaler:
+    if _is(step, "sklearn.preprocessing", "StandardScaler"):
         return _standard_scaler(step)
-    if kind is MinMaxScaler:
+    if _is(step, "sklearn.preprocessing", "MinMaxScaler"):
         return _minmax_scaler(step)
-    if kind is SimpleImputer:
+    if _is(step, "sklearn.impute", "SimpleImputer"):
         return _imputer(step)
-    if kind is OneHotEncoder:
+    if _is(step, "sklearn.preprocessing", "OneHotEncoder"):
         return _one_hot(step)
-    if kind is ColumnTransformer:
+    if _is(step, "sklearn.compose", "ColumnTransformer"):
         return _column_transformer(step)
-    raise NotReplayable(f"no exact replay of {kind.__name__}")
+    raise NotReplayable(f"no exact replay of {type(step).__name__}")
 
 
 def _floats(x: np.ndarray) -> np.ndarray:
@@ -241,9 +253,9 @@ def _chained(steps: list[Step]) -> Step:
 
 
 def _head(final: Any, classes: list[Choice]) -> Callable[[np.ndarray], Prediction]:
-    if type(final) is LogisticRegression:
+    if _is(final, "sklearn.linear_model", "LogisticRegression"):
         return _logistic(final, classes)
-    if type(final) in REGRESSORS:
+    if any(_is(final, "sklearn.linear_model", name) for name in REGRESSORS):
         return _linear(final)
     raise NotReplayable(f"no exact replay of {type(final).__name__}")
 

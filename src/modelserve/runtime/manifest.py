@@ -200,6 +200,42 @@ class Artifact:
 
 
 @dataclass
+class Compiled:
+    """`[compiled]`: an ONNX translation of the model (`modelserve models compile`), used
+    only while it is a translation of this very model file (`source_sha256`) and only after
+    it matches the original again at load."""
+
+    file: str
+    sha256: str
+    source_sha256: str
+    tolerance: float
+
+    def to_toml(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": "onnx",
+            "sha256": self.sha256,
+            "source_sha256": self.source_sha256,
+            "tolerance": self.tolerance,
+        }
+
+    @classmethod
+    def from_toml(cls, data: object) -> Compiled:
+        _no_unknown(data, {"file", "format", "sha256", "source_sha256", "tolerance"}, "[compiled]")
+        data = cast(dict[str, Any], data)
+        artifact = Artifact.from_toml(
+            {"file": data.get("file"), "format": data.get("format", "onnx"), "role": "model"}
+        )
+        if artifact.format != "onnx":
+            raise ManifestError("[compiled] format must be onnx")
+        pins = [data.get("sha256"), data.get("source_sha256")]
+        if not all(isinstance(p, str) and re.fullmatch(r"[0-9a-f]{64}", p) for p in pins):
+            raise ManifestError("[compiled] needs sha256 and source_sha256 (64 hex digits)")
+        tolerance = _num(data.get("tolerance", 1e-6), "[compiled] tolerance")
+        return cls(artifact.file, str(pins[0]), str(pins[1]), float(tolerance or 0.0))
+
+
+@dataclass
 class Manifest:
     """Everything `model.toml` says about one model."""
 
@@ -216,6 +252,7 @@ class Manifest:
     trusted_types: list[str] = field(default_factory=list)
     libraries: dict[str, str] = field(default_factory=dict)
     access: str = "public"
+    compiled: Compiled | None = None
     root: Path | None = None
 
     def check(self) -> None:
@@ -273,6 +310,8 @@ class Manifest:
             doc["output"] = output
         if self.libraries:
             doc["libraries"] = self.libraries
+        if self.compiled is not None:
+            doc["compiled"] = self.compiled.to_toml()
         return tomli_w.dumps(doc)
 
     def save(self, folder: Path) -> Path:
@@ -299,6 +338,7 @@ class Manifest:
             "features",
             "output",
             "libraries",
+            "compiled",
         }
         _no_unknown(data, known, "model.toml")
         output = data.get("output", {})
@@ -320,6 +360,7 @@ class Manifest:
                 for k, v in output.get("labels", {}).items()
             },
             libraries={str(k): str(v) for k, v in data.get("libraries", {}).items()},
+            compiled=Compiled.from_toml(data["compiled"]) if "compiled" in data else None,
             root=root,
         )
         manifest.check()

@@ -15,6 +15,7 @@ from typing import Any
 
 from .artifacts import load_artifact, version_mismatches
 from .batching import BatchSettings, MicroBatcher
+from .compiled import use_compiled
 from .errors import DeadlineExceededError, ModelLoadError, ModelNotFoundError
 from .manifest import MANIFEST_NAME, Manifest
 from .packaging import manifest_for_files
@@ -131,6 +132,11 @@ def _ready(
         package = manifest.root if _is_package(manifest.root) else None
         model.engine, note = accelerate(engine, schema, package, manifest.name)
         model.notes.append(note)
+        if model.engine is engine:  # no exact fast path: a verified compiled one, if recorded
+            model.engine, compiled_note = use_compiled(manifest, engine, schema, package)
+            model.notes += [compiled_note] if compiled_note else []
+        elif manifest.compiled is not None:
+            model.notes.append(f"{manifest.name}: compiled ONNX not needed (exact fast path)")
     return model
 
 

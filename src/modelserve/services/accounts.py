@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,8 +14,15 @@ from ..storage.tables import ROLES, User
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD = 10
-# Compared against when the user does not exist, so both paths cost one hash check.
-_DUMMY_HASH = generate_password_hash("not-a-real-password-but-a-timing-guard")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Compared against when the user does not exist, so both paths cost one hash check.
+
+    Made on first use, not at import: one scrypt hash is ~150 ms of every start-up.
+    """
+    return generate_password_hash("not-a-real-password-but-a-timing-guard")
 
 
 class AccountError(Exception):
@@ -55,9 +63,10 @@ def find_user(session: Session, username: str) -> User | None:
 
 def authenticate(session: Session, username: str, password: str) -> SignIn:
     """Check a user name and password; unknown users cost the same hash check."""
+    dummy = _dummy_hash()  # before the lookup: the first sign-in costs the same either way
     user = find_user(session, username) if len(username) <= 64 else None
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(dummy, password)
         return SignIn(None, "bad_credentials")
     if not check_password_hash(user.password_hash, password):
         return SignIn(None, "bad_credentials")

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runtime.compiled import CompileResult, NotCompilable, compile_package
 from ..runtime.errors import RuntimeFault
-from ..runtime.manifest import Manifest
+from ..runtime.manifest import MANIFEST_NAME, Manifest
 from ..runtime.packaging import default_name, manifest_for_files, write_package
 from ..runtime.registry import discover, load_source
 
@@ -82,3 +83,13 @@ def check_sources(sources: Sequence[Path], *, trusted_types: Sequence[str] = ())
         detail = f"{model.name} {model.manifest.version}: loads and predicts"
         results.append(Check(source, True, detail, tuple(model.notes)))
     return results
+
+
+def compile_model(ref: str, models_dir: Path) -> CompileResult:
+    """`models compile NAME|PATH`: a package name in `models_dir`, or a package folder."""
+    folder = Path(ref)
+    if not folder.exists() and "/" not in ref:
+        folder = models_dir / ref
+    if not (folder / MANIFEST_NAME).is_file():
+        raise NotCompilable(f"{ref} is not a model package (run `modelserve models add` first)")
+    return compile_package(folder)

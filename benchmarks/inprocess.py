@@ -1,0 +1,138 @@
+"""CPU per request inside one process: the WSGI app called directly, no server, no network.
+
+    .venv/bin/python benchmarks/inprocess.py [--calls 2000] [--repeats 7] [--profile NAME]
+
+The app is built as `modelserve serve` builds it (the demo `exam` model, defaults: history
+`async` on SQLite, metrics in multiprocess mode, the verified fast path, `gc.freeze()`), and
+every scenario is called `--calls` times in a row; the best of `--repeats` of
+`time.process_time` per call is printed (all threads count, the history writer's included).
+`--profile NAME` prints a cProfile of that scenario instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+ROW = {"estudio": 6, "sueno": 8}
+
+
+def caller(app: Any, method: str, path: str, body: bytes, headers: dict[str, str]) -> Callable:
+    """One request to the WSGI app per call, with the environ a server would build."""
+    base = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "5000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)),
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }
+    if "HTTP_CONTENT_TYPE" in base:
+        base["CONTENT_TYPE"] = base.pop("HTTP_CONTENT_TYPE")
+    status: list[str] = []
+
+    def start_response(code: str, _headers: list, _exc: Any = None) -> None:
+        status.append(code)
+
+    def call() -> bytes:
+        environ = {**base, "wsgi.input": io.BytesIO(body)}
+        out = b"".join(app(environ, start_response))
+        if not status.pop().startswith("200"):
+            raise SystemExit(f"{method} {path} answered {out[:300]!r}")
+        return out
+
+    return call
+
+
+def form_caller(app: Any) -> Callable:
+    """A form POST with a session cookie and its CSRF token, as a browser sends it."""
+    page = app.test_client().get("/models/exam")
+    cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+    token = CSRF_RE.search(page.get_data(as_text=True))
+    assert token, "no CSRF token on /models/exam"
+    body = urlencode({"csrf_token": token.group(1), "f0": "6", "f1": "8"}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    return caller(app, "POST", "/models/exam", body, headers)
+
+
+def build(work: Path) -> Any:
+    os.environ["MODELSERVE_INSTANCE_PATH"] = str(work / "instance")
+    from modelserve.demo import ensure_demo_models
+    from modelserve.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(work / "instance")
+    from modelserve.app import create_app
+    from modelserve.database import upgrade
+
+    folders = ensure_demo_models(work / "models")
+    config = {"MODELS": [str(f) for f in folders if f.name == "exam"], "BATCHING": False}
+    upgrade(create_app({**config, "LOAD_MODELS": False}))
+    app = create_app(config)
+    gc.freeze()
+    return app
+
+
+def measure(call: Callable, calls: int, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.process_time() - start) / calls)
+    return best * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--profile", help="scenario to profile instead of timing")
+    args = parser.parse_args()
+    from apps.floor import app as floor
+
+    with tempfile.TemporaryDirectory(prefix="modelserve-inprocess-") as tmp:
+        app = build(Path(tmp))
+        json_headers = {"Content-Type": "application/json"}
+        scenarios = {
+            "floor hello (GET)": caller(floor, "GET", "/", b"", {}),
+            "single row JSON": caller(
+                app, "POST", "/api/v1/models/exam/predict", json.dumps(ROW).encode(), json_headers
+            ),
+            "form POST": form_caller(app),
+        }
+        for call in scenarios.values():
+            call()  # warm: first-request work is not per-request cost
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(measure, scenarios[args.profile], args.calls, 1)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+            return
+        print("| scenario | CPU µs/request |\n|---|---|")
+        for name, call in scenarios.items():
+            print(f"| {name} | {measure(call, args.calls, args.repeats):,.0f} |")
+        app.extensions["modelserve.history"].close()
+
+
+if __name__ == "__main__":
+    main()
