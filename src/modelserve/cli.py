@@ -84,6 +84,14 @@ def _cli_app() -> Flask:
     return create_app({"LOAD_MODELS": False})
 
 
+trust_option = click.option(
+    "--trust",
+    multiple=True,
+    metavar="TYPE",
+    help="A skops type you reviewed and trust (repeatable).",
+)
+
+
 @click.group(
     cls=FlaskGroup,
     create_app=_cli_app,
@@ -99,12 +107,7 @@ def main() -> None:
 
 @main.command(with_appcontext=False)  # it builds its own app, after setting up
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--trust",
-    multiple=True,
-    metavar="TYPE",
-    help="A skops type you reviewed and trust (repeatable).",
-)
+@trust_option
 @serve_options
 def serve(paths: tuple[Path, ...], trust: tuple[str, ...], server: str, **options: Any) -> None:
     """Serve model files or model folders (default: the instance folder's models)."""
@@ -160,12 +163,7 @@ def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
 
 @main.command(with_appcontext=False)  # it builds its own app, with the models loaded
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--trust",
-    multiple=True,
-    metavar="TYPE",
-    help="A skops type you reviewed and trust (repeatable).",
-)
+@trust_option
 @click.option(
     "--concurrency",
     default=1,

@@ -156,11 +156,12 @@ def csv_lines(records: Iterator[PredictionRecord]) -> Iterator[str]:
             row[key] = json.dumps(row[key], ensure_ascii=False)
         writer.writerow([neutralize(row[c]) for c in CSV_COLUMNS])
         if buffer.tell() > 1 << 16:
-            yield _drain(buffer)
-    yield _drain(buffer)
+            yield drain(buffer)
+    yield drain(buffer)
 
 
-def _drain(buffer: io.StringIO) -> str:
+def drain(buffer: io.StringIO) -> str:
+    """What the buffer holds, emptying it (for streamed CSV pieces)."""
     text = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()

@@ -24,7 +24,7 @@ from ..runtime.errors import FieldError
 from ..runtime.predictor import Prediction
 from ..runtime.registry import LoadedModel
 from ..runtime.tabular import CheckedChunk, Chunk, ColumnMap, TableFormat, read
-from .history import neutralize
+from .history import drain, neutralize
 
 INPUT, ANSWERS, META, ERRORS = "input", "answers.bin", "answers.json", "errors.jsonl"
 ERROR_HEADER = ("row", "line", "field", "code", "message")
@@ -231,8 +231,8 @@ def csv_chunks(folder: Path, translate: Translate) -> Iterator[str]:
                 row[i] = orjson.dumps(value).decode()
         writer.writerow(row)
         if buffer.tell() > PIECE:
-            yield _drain(buffer)
-    yield _drain(buffer)
+            yield drain(buffer)
+    yield drain(buffer)
 
 
 def ndjson_chunks(folder: Path, translate: Translate) -> Iterator[bytes]:
@@ -270,8 +270,8 @@ def errors_csv(path: Path, translate: Translate) -> Iterator[str]:
     for record in error_records(path, translate):
         writer.writerow([neutralize(record[k]) for k in ERROR_HEADER])
         if buffer.tell() > PIECE:
-            yield _drain(buffer)
-    yield _drain(buffer)
+            yield drain(buffer)
+    yield drain(buffer)
 
 
 def errors_ndjson(path: Path, translate: Translate) -> Iterator[bytes]:
@@ -282,13 +282,6 @@ def errors_ndjson(path: Path, translate: Translate) -> Iterator[bytes]:
         if out.tell() > PIECE:
             yield _drain_bytes(out)
     yield _drain_bytes(out)
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
 
 
 def _drain_bytes(buffer: io.BytesIO) -> bytes:
