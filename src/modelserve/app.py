@@ -20,6 +20,8 @@ from .cors import register_cors
 from .database import register_database
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
+from .fastlane import register_fast_lane
+from .headers import add_common_headers
 from .i18n import install_cached_gettext
 from .jsonio import register_json
 from .logs import register_logging
@@ -30,21 +32,6 @@ from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
 from .sessions import CachedSessionInterface
-
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-SECURITY_HEADERS = [
-    (key, key.lower(), value)
-    for key, value in (
-        ("Content-Security-Policy", CSP),
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "same-origin"),
-    )
-]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -66,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     scope_limiter_hooks(app, limiter)
     register_template_helpers(app)
     register_commands(app)
+    register_fast_lane(app)
     return app
 
 
@@ -144,11 +132,7 @@ def register_hooks(app: Flask) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
-        present = {key.lower() for key, _ in headers}  # one pass, not one scan per header
-        headers["X-Request-ID"] = request_id()
-        for key, lowered, value in SECURITY_HEADERS:
-            if lowered not in present:
-                headers.add(key, value)
+        add_common_headers(headers, request_id())
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
             headers.add("Vary", "Cookie, Accept-Language")

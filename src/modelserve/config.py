@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "IGNORE_UNKNOWN_FIELDS": False,
     # Replay verified scikit-learn pipelines exactly in float64, without per-call checks.
     "FAST_PATH": True,
+    # Answer plain anonymous JSON predictions of public models without Flask's request
+    # machinery (`fastlane.py`); anything it cannot prove equivalent still goes to Flask.
+    "FAST_LANE": True,
     # Coalesce concurrent requests for one model into one call (threaded servers only;
     # `modelserve serve --threads N` turns it on): rows per call, microseconds a leader waits
     # for others, requests that may wait before the next gets 503.

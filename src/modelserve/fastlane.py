@@ -1,0 +1,242 @@
+"""A WSGI fast lane for the success path of `POST /api/v1/models/<name>/predict`.
+
+Flask's request context, session, Babel, CSRF and login hooks cost more CPU than the
+prediction itself. The lane answers a request without them only when it can prove the Flask
+path would give the same answer: POST to the exact path, an `application/json` body within
+`MAX_CONTENT_LENGTH` (with a Content-Length, no chunked encoding), no `Authorization` header
+(token holders take the Flask path, which verifies the token), no `Cookie` header (so no
+session or remember cookie could be read or refreshed), a model
+that exists and whose effective access level (manifest or admin override) is `public`, at
+most `MAX_ROWS` rows, a body orjson parses into rows that the model's schema accepts. Every
+check runs before anything with side effects; a request that fails one goes to Flask with
+its body re-wrapped, unchanged. The lane is installed only when the request hooks Flask
+would run are the known ones (`KNOWN_HOOKS`): with CORS on (Flask-CORS answers even requests
+without an Origin with its headers), app-wide rate limits, or any hook added later, every
+request goes to Flask.
+
+Then the lane calls the same service with the same anonymous `Caller` that
+`context.caller("api")` builds (request id, `LOG_INPUTS`, metrics), so history, the log line
+and metrics are the Flask path's. An error after that point (deadline, overload, database
+down) is answered by Flask's own error handlers in a request context built from the same
+environ, so every error body stays the same. The success response carries the body and
+headers the Flask path gives (`app.json.response` plus `register_hooks`' headers).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from flask import Flask, Response, g
+
+from .context import REQUEST_ID_RE
+from .headers import add_common_headers
+from .jsonio import fast_loads
+from .metrics import get_metrics
+from .runtime.errors import ValidationError
+from .runtime.registry import LoadedModel
+from .services import predictions
+
+PATH_RE = re.compile(r"/api/v1/models/([A-Za-z0-9._-]+)/predict")
+ALLOWED_MIMETYPE = "application/json"
+# Any of these sends the request to Flask: tokens, sessions, chunked bodies.
+FLASK_ONLY_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_TRANSFER_ENCODING")
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class FastLane:
+    """WSGI middleware in front of `app.wsgi_app` (see the module's docstring)."""
+
+    def __init__(self, app: Flask, wsgi_app: WsgiApp) -> None:
+        self.app = app
+        self.flask = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return self.flask(environ, start_response)
+        match = PATH_RE.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None or not self._plain(environ):
+            return self.flask(environ, start_response)
+        body = self._read(environ)
+        if body is None:
+            return self.flask(environ, start_response)
+        return self._serve(match.group(1), body, environ, start_response)
+
+    def _plain(self, environ: dict[str, Any]) -> bool:
+        """No header that only the Flask path handles, a JSON body of a size Flask accepts."""
+        if any(key in environ for key in FLASK_ONLY_HEADERS):
+            return False
+        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        if mimetype != ALLOWED_MIMETYPE:
+            return False
+        length = environ.get("CONTENT_LENGTH", "")
+        if not (length.isascii() and length.isdigit()):
+            return False
+        limit = self.app.config["MAX_CONTENT_LENGTH"]
+        return limit is None or int(length) <= int(limit)
+
+    def _read(self, environ: dict[str, Any]) -> bytes | None:
+        """The whole body, with `wsgi.input` re-wrapped so Flask can read it again."""
+        length = int(environ["CONTENT_LENGTH"])
+        try:
+            body: bytes = environ["wsgi.input"].read(length) if length else b""
+        except Exception:  # a client that went away: Flask reads what is left and says so
+            return None
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body if len(body) == length else None
+
+    def _serve(
+        self, name: str, body: bytes, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        app = self.app
+        with app.app_context():
+            rows = self._valid_rows(name, body)
+            if rows is not None:
+                return self._predict(name, rows, environ, start_response)
+        environ["wsgi.input"].seek(0)
+        return self.flask(environ, start_response)
+
+    def _predict(
+        self, name: str, rows: list[Any], environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """`context.predict(name, rows, "api")` for an anonymous caller, and the view's answer."""
+        app = self.app
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        rid = given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
+        metrics = get_metrics()
+        caller = predictions.Caller(
+            "api",
+            request_id=rid,
+            log_inputs=bool(app.config["LOG_INPUTS"]),
+            observe=metrics.observe if metrics else None,
+        )
+        extensions = app.extensions
+        try:
+            outcome = predictions.predict(
+                extensions["modelserve.registry"],
+                name,
+                rows,
+                caller,
+                max_rows=int(app.config["MAX_ROWS"]),
+                gate=extensions["modelserve.gate"],
+                recorder=extensions["modelserve.history"],
+            )
+        except Exception as exc:  # answered by Flask's handlers, as the view's would be
+            environ["wsgi.input"].seek(0)
+            return self._flask_error(exc, rid, environ, start_response)
+        response = cast(Response, app.json.response(predictions.as_json(outcome)))
+        add_common_headers(response.headers, rid)
+        # Flask-Login's remember-cookie hook reads the (empty) session on every request, so
+        # saving it adds this to the Flask path's answer too (`sessions.save_session`).
+        response.vary.add("Cookie")
+        return response(environ, start_response)
+
+    def _valid_rows(self, name: str, body: bytes) -> list[Any] | None:
+        """The rows when the Flask path would predict them for an anonymous caller, else None."""
+        model = self.app.extensions["modelserve.registry"].models.get(name)
+        if model is None or not self._public(model):
+            return None
+        rows = rows_of(body)
+        if rows is None:
+            return None
+        max_rows = int(self.app.config["MAX_ROWS"])
+        if max_rows and len(rows) > max_rows:
+            return None
+        try:
+            model.schema.validate(rows)
+        except ValidationError:
+            return None
+        return rows
+
+    def _public(self, model: LoadedModel) -> bool:
+        """The model's effective level (admin overrides included) is `public`."""
+        try:
+            return bool(self.app.extensions["modelserve.gate"].level(model) == "public")
+        except Exception:  # the levels cannot be read: Flask's path fails closed and says so
+            return False
+
+    def _flask_error(
+        self, exc: Exception, rid: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The response Flask's error handlers give `exc`, as if the view had raised it.
+
+        Runs inside the lane's app context, which the request context reuses (as Flask's
+        `wsgi_app` would have used its own), so `g.request_id` is the one already logged.
+        """
+        app = self.app
+        ctx = app.request_context(environ)
+        ctx.push()
+        error: BaseException | None = None
+        try:
+            g.request_id = rid
+            try:
+                response = app.finalize_request(app.handle_user_exception(exc))
+            except Exception as unhandled:
+                error = unhandled
+                response = app.handle_exception(unhandled)
+            return response(environ, start_response)  # type: ignore[no-any-return]
+        finally:
+            if error is not None and app.should_ignore_error(error):
+                error = None
+            ctx.pop(error)
+
+
+def rows_of(body: bytes) -> list[Any] | None:
+    """`api.parsing.rows_of(json_body(...))` when orjson parses the body and no error is due."""
+    parsed, value = fast_loads(body)
+    if not parsed or not isinstance(value, dict):
+        return None
+    if "instances" in value and len(value) == 1:
+        rows = value["instances"]
+        return rows if isinstance(rows, list) and rows else None
+    return [value]
+
+
+# The request hooks the Flask path runs for this endpoint, and why the lane may skip them:
+# CSRF exempts the API blueprint; `authenticate_token` does nothing without Authorization;
+# Flask-Login's remember-cookie hook does nothing without a session (no Cookie) unless
+# REMEMBER_COOKIE_REFRESH_EACH_REQUEST is on, but it reads the session, which makes Flask
+# add `Vary: Cookie`; that and `security_headers` the lane adds itself.
+# Any other hook (CORS, app-wide rate limits, a future authentication hook) turns it off.
+KNOWN_HOOKS = {
+    "before_request_funcs": {
+        None: ["flask_wtf.csrf:CSRFProtect.init_app.<locals>.csrf_protect"],
+        "api": ["modelserve.api.auth:authenticate_token"],
+    },
+    "after_request_funcs": {
+        None: [
+            "flask_login.login_manager:LoginManager._update_remember_cookie",
+            "modelserve.app:register_hooks.<locals>.security_headers",
+        ],
+    },
+    "teardown_request_funcs": {},
+    "url_value_preprocessors": {},
+}
+
+
+def hook_names(app: Flask, attribute: str) -> dict[str | None, list[str]]:
+    """The hooks that run on an API request, as `module:qualname`, by blueprint."""
+    hooks: dict[str | None, list[Any]] = getattr(app, attribute)
+    return {
+        scope: [f"{f.__module__}:{f.__qualname__}" for f in funcs]
+        for scope, funcs in hooks.items()
+        if scope in (None, "api") and funcs
+    }
+
+
+def lane_is_safe(app: Flask) -> bool:
+    """Only the hooks in KNOWN_HOOKS would run, and none of them can change the answer."""
+    if app.config.get("SERVER_NAME") or app.config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST"):
+        return False
+    return all(hook_names(app, name) == known for name, known in KNOWN_HOOKS.items())
+
+
+def register_fast_lane(app: Flask) -> None:
+    """Put the lane in front of Flask (FAST_LANE, on by default) when it is provably safe."""
+    if app.config.get("FAST_LANE", True) and lane_is_safe(app):
+        app.wsgi_app = FastLane(app, app.wsgi_app)  # type: ignore[method-assign]
