@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from modelserve.extensions import db
-from modelserve.fastlane import FastLane
+from modelserve.fastlane import FastLane, lane_is_safe
 from modelserve.runtime.batching import OverloadedError
 from modelserve.runtime.errors import DeadlineExceededError
 from modelserve.runtime.registry import Registry
@@ -252,4 +252,13 @@ def test_the_lane_stays_off_where_it_cannot_be_proved_equivalent(make_app, tmp_p
     assert not lane_of("cors", CORS_ORIGINS=["https://app.example.com"])
     assert not lane_of("remember", REMEMBER_COOKIE_REFRESH_EACH_REQUEST=True)
     assert not lane_of("server-name", SERVER_NAME="models.example.com")
-    assert not lane_of("limits", RATELIMIT_DEFAULT="100 per minute")
+
+    # Any request hook the lane does not know of (an authentication hook, app-wide limits).
+    # (App-wide limits are not set here: Flask-Limiter keeps them in the shared extension.)
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'hooked'}.db")
+    assert lane_is_safe(app)
+    app.before_request_funcs.setdefault("api", []).append(lambda: None)
+    assert not lane_is_safe(app)
+    app.before_request_funcs["api"].pop()
+    app.after_request_funcs.setdefault(None, []).append(lambda response: response)
+    assert not lane_is_safe(app)
