@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask, Response, current_app, request, stream_with_context
 from flask_babel import gettext
+from sqlalchemy import Engine
 
 from .extensions import db
 from .services import jobs, results
@@ -38,7 +39,7 @@ def register_jobs(app: Flask) -> None:
     settings = job_settings(app)
     settings.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def engine():  # type: ignore[no-untyped-def]
+    def engine() -> Engine:
         with app.app_context():
             return db.engine
 
@@ -46,7 +47,6 @@ def register_jobs(app: Flask) -> None:
         engine,
         app.extensions["modelserve.registry"],
         settings,
-        gate=app.extensions["modelserve.gate"],
     )
     broker = str(app.config["CELERY_BROKER_URL"] or "")
     executor: Executor

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from ..processes import alive
 from ..runtime import messages
 from ..runtime.errors import FieldError
-from ..runtime.predictor import Prediction
+from ..runtime.predictor import Prediction, plain
 from ..runtime.registry import LoadedModel, Registry
 from ..runtime.tabular import (
     CheckedChunk,
@@ -52,10 +52,10 @@ from ..runtime.tabular import (
     spool,
 )
 from ..storage.history import bulk_insert
-from ..storage.tables import JOB_ACTIVE, JOB_FINISHED, Job, utcnow
+from ..storage.tables import JOB_ACTIVE, JOB_FINISHED, Job, PredictionRecord, utcnow
 from . import results
 from .logfields import log_fields
-from .predictions import Caller, Gate
+from .predictions import Caller
 from .results import ANSWERS, ERRORS, INPUT, META, ResultWriter, write_errors
 
 log = logging.getLogger("modelserve.jobs")
@@ -330,7 +330,6 @@ class Tally:
     done: int = 0
     scored: int = 0
     rejected: int = 0
-    problems: list[FieldError] = field(default_factory=list)
 
 
 class JobRunner:
@@ -341,13 +340,10 @@ class JobRunner:
         engine: Callable[[], Engine],
         registry: Registry,
         settings: JobSettings,
-        *,
-        gate: Gate | None = None,
     ) -> None:
         self._engine = engine
         self.registry = registry
         self.settings = settings
-        self.gate = gate
         self.stopping = threading.Event()
         self._last_housekeeping = 0.0
 
@@ -553,8 +549,6 @@ class JobRunner:
     def _forget_history(self, job: Job) -> None:
         """A job that starts again (after a requeue) first drops the records of its last try."""
         low, high = _record_id(job.id, 0), _record_id(job.id, 0xFFFFFFFFFFFF)
-        from ..storage.tables import PredictionRecord  # noqa: PLC0415
-
         with Session(self._engine()) as session:
             session.execute(
                 delete(PredictionRecord).where(
@@ -689,10 +683,6 @@ def _file_message(exc: TableError) -> str:
 
 
 # -- history records -------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _record_id(job_id: str, row: int) -> str:
     """History ids of a job's rows: the job's first 80 random bits, then the row number."""
     return f"{job_id[:20]}{row:012x}"
@@ -716,7 +706,7 @@ def _history_rows(
         ]
     else:
         keys = [str(c) for c in prediction.classes]
-        labels = [str(_plain(label)) for label in prediction.labels]
+        labels = [str(plain(label)) for label in prediction.labels]
         if prediction.probabilities is not None:
             probs = np.asarray(prediction.probabilities, dtype=np.float64)
             texts = _json_objects(keys, probs.T.tolist(), probs)

@@ -21,7 +21,7 @@ import orjson
 
 from ..runtime import messages
 from ..runtime.errors import FieldError
-from ..runtime.predictor import Prediction
+from ..runtime.predictor import Prediction, plain
 from ..runtime.registry import LoadedModel
 from ..runtime.tabular import CheckedChunk, Chunk, ColumnMap, TableFormat, read
 from .history import drain, neutralize
@@ -92,7 +92,7 @@ class ResultWriter:
             else:
                 index = self._index
                 records["label"][kept] = np.fromiter(
-                    (index[_plain(label)] for label in prediction.labels),
+                    (index[plain(label)] for label in prediction.labels),
                     dtype=np.int32,
                     count=len(kept),
                 )
@@ -121,10 +121,6 @@ def write_errors(
         line = lines[row - start]
         out.write(orjson.dumps([row, line, e.field, e.code, [*map(list, e.params)]]))
         out.write(b"\n")
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # -- reading ----------------------------------------------------------------------------
