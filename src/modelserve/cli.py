@@ -13,6 +13,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from .config import instance_path
+from .processes import tune_malloc
 from .runtime.errors import RuntimeFault
 from .runtime.manifest import Manifest
 from .runtime.registry import discover
@@ -136,6 +137,7 @@ def demo(retrain: bool, server: str, **options: Any) -> None:
 
 
 def _serve(config: dict[str, Any], server: str, options: ServeOptions) -> None:
+    tune_malloc()  # before the models load: the workers inherit it
     if server == "gunicorn":  # workers are processes: metrics go through shared files
         from .metrics import prepare_multiprocess_dir  # noqa: PLC0415
 
