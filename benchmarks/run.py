@@ -175,7 +175,8 @@ def running(server: Server, port: int, logs: Path) -> Iterator[subprocess.Popen]
     finally:
         workers = [(p, started_at(p)) for p in tree(process.pid)[1:]]
         # ^ BentoML's workers run in sessions of their own: killpg does not reach them
-        os.killpg(process.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError):  # already gone if it failed to start
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -315,7 +316,7 @@ def bentoml_python() -> tuple[Path, str]:
         )
     except subprocess.CalledProcessError as error:
         lines = (error.stderr or "").splitlines()
-        lines = [x for x in lines if x.startswith("ERROR")] or lines[-1:]
+        lines = [x for x in lines if x.startswith("ERROR")][-1:] or lines[-1:]
         return python, f"`pip install {' '.join(pins)}` failed: {' '.join(lines)[:300]}"
     except (subprocess.TimeoutExpired, OSError) as error:
         return python, f"`pip install {' '.join(pins)}` failed: {error}"
@@ -560,6 +561,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="modelserve-bench-") as tmp:
         results, facts, skipped = run(args, Path(tmp))
     report = f"{machine(args)}\n\n{table(results, facts, skipped)}\n"
+    if "bentoml" in facts:
+        pins = (BENTOML_VENV / ".installed").read_text()
+        report += f"\nbentoml: {pins} in its own venv, {BENTOML_VENV.name}; tracking off.\n"
     print(report)
     if args.output:
         args.output.write_text(report)
