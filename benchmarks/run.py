@@ -1,6 +1,13 @@
-"""One benchmark run: modelserve against the Flask floor, the textbook app and FastAPI.
+"""One benchmark run: modelserve against the Flask floor, the textbook app, FastAPI, BentoML.
 
     make bench                      # or: .venv/bin/python benchmarks/run.py [--duration 5 --runs 3]
+    .venv/bin/python benchmarks/run.py --only floor bentoml     # a subset (keep the floor)
+
+The peers serve the same model file: FastAPI + uvicorn from a side venv, benchmarks/.peers-venv,
+and BentoML 1.4 (apps/bento_service.py) from another, benchmarks/.bentoml-venv, with the same
+numpy/scikit-learn/joblib versions as this venv and usage tracking off; both venvs are built
+on first use, never in the project's venv. If BentoML cannot be installed or started here, the
+table says "not measured" and why, and the rest of the run goes on.
 
 Every server starts alone (so its start-up is timed alone), on a free port, with 2 worker
 processes; then wrk (Debian's package, one thread) drives one scenario at a time for
