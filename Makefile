@@ -18,7 +18,8 @@ test: install-test system-deps
 	$(BIN)/pytest
 
 # Not part of `make test`: a few minutes of load on this machine (wrk from Debian's packages).
-# FastAPI and uvicorn go into a side venv, benchmarks/.peers-venv, never into the project's.
+# FastAPI and uvicorn go into a side venv, benchmarks/.peers-venv, and BentoML into another,
+# benchmarks/.bentoml-venv (run.py builds both on first use), never into the project's.
 bench: install
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python benchmarks/run.py --output benchmarks/last-run.md

@@ -1,6 +1,13 @@
-"""One benchmark run: modelserve against the Flask floor, the textbook app and FastAPI.
+"""One benchmark run: modelserve against the Flask floor, the textbook app, FastAPI, BentoML.
 
     make bench                      # or: .venv/bin/python benchmarks/run.py [--duration 5 --runs 3]
+    .venv/bin/python benchmarks/run.py --only floor bentoml     # a subset (keep the floor)
+
+The peers serve the same model file: FastAPI + uvicorn from a side venv, benchmarks/.peers-venv,
+and BentoML 1.4 (apps/bento_service.py) from another, benchmarks/.bentoml-venv, with the same
+numpy/scikit-learn/joblib versions as this venv and usage tracking off; both venvs are built
+on first use, never in the project's venv. If BentoML cannot be installed or started here, the
+table says "not measured" and why, and the rest of the run goes on.
 
 Every server starts alone (so its start-up is timed alone), on a free port, with 2 worker
 processes; then wrk (Debian's package, one thread) drives one scenario at a time for
@@ -29,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +47,9 @@ ROOT = HERE.parent
 VENV_BIN = Path(sys.executable).parent
 PEERS_VENV = HERE / ".peers-venv"
 PEERS = ["fastapi", "uvicorn[standard]"]
+BENTOML_VENV = HERE / ".bentoml-venv"
+BENTOML = "bentoml==1.4.40"
+SAME_AS_HERE = ("numpy", "scikit-learn", "joblib")  # pinned in the BentoML venv to this venv's
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 BATCH_ROWS = 10_000
 STARTUP: dict[str, float] = {}  # seconds from launch to the first 200 of the readiness path
@@ -52,6 +62,13 @@ class Server:
     argv: list[str]
     ready_path: str
     env: dict[str, str] = field(default_factory=dict)
+    # Optional peers: a reason here, or a failure to start, is reported instead of measured.
+    optional: bool = False
+    unavailable: str = ""
+
+
+class ServerFailed(RuntimeError):
+    """A server exited or never got ready."""
 
 
 @dataclass
@@ -114,6 +131,14 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return rss / 1024, pss / 1024
 
 
+def started_at(pid: int) -> str:
+    """The start time of a process in clock ticks since boot ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of the process tree so far."""
     ticks = 0
@@ -151,31 +176,42 @@ def running(server: Server, port: int, logs: Path) -> Iterator[subprocess.Popen]
     )
     try:
         wait_ready(process, f"http://127.0.0.1:{port}{server.ready_path}", logs / log.name)
-        # Peers have no readiness path: a 405 from GET /predict means the app is up.
+        # textbook and fastapi have no readiness path: a 405 from GET /predict means up.
         STARTUP[server.name] = time.perf_counter() - started
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        workers = [(p, started_at(p)) for p in tree(process.pid)[1:]]
+        # ^ BentoML's workers run in sessions of their own: killpg does not reach them
+        with suppress(ProcessLookupError):  # already gone if it failed to start
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        for pid, start in workers:  # normally gone with their parent; never leave one behind
+            if start and started_at(pid) == start:  # still that process, not a reused id
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         log.close()
 
 
 def wait_ready(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # BentoML takes 10-20 s on a busy 2-core machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit(f"server exited:\n{log.read_text()}")
+            raise ServerFailed(f"server exited ({process.returncode}):\n{tail(log)}")
         try:
             if get(url)[0] in (200, 405):
                 return
         except OSError:
             pass
         time.sleep(0.05)
-    sys.exit(f"{url} never answered 200:\n{log.read_text()}")
+    raise ServerFailed(f"{url} never answered 200:\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def wrk(url: str, scenario: Scenario, seconds: float) -> dict:
@@ -260,32 +296,97 @@ def peers_python() -> Path:
     return python
 
 
-def servers(models: Path, instance: Path) -> list[Server]:
+def bentoml_python() -> tuple[Path, str]:
+    """A side venv with BentoML and this venv's numpy/scikit-learn/joblib versions.
+
+    BentoML brings its own numpy, so the venv gets pins rather than a .pth to this venv's
+    site-packages (two numpys on one path would mix). Returns (python, "") or (python, why
+    it could not be installed); a failed install is retried on the next run.
+    """
+    python = BENTOML_VENV / "bin" / "python"
+    done = BENTOML_VENV / ".installed"
+    pins = [BENTOML, *(f"{p}=={metadata.version(p)}" for p in SAME_AS_HERE)]
+    if done.exists() and done.read_text() == " ".join(pins):
+        return python, ""
+    print(f"installing {' '.join(pins)} into {BENTOML_VENV} ...", file=sys.stderr)
+    try:
+        if not python.exists():
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(BENTOML_VENV)], check=True, capture_output=True
+            )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *pins],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+    except subprocess.CalledProcessError as error:
+        lines = (error.stderr or "").splitlines()
+        lines = [x for x in lines if x.startswith("ERROR")][-1:] or lines[-1:]
+        return python, f"`pip install {' '.join(pins)}` failed: {' '.join(lines)[:300]}"
+    except (subprocess.TimeoutExpired, OSError) as error:
+        return python, f"`pip install {' '.join(pins)}` failed: {error}"
+    done.write_text(" ".join(pins))
+    return python, ""
+
+
+def bentoml_server(model_env: dict[str, str], home: Path) -> Server:
+    python, why = bentoml_python()
+    argv = [str(python), "-m", "bentoml", "serve", "apps.bento_service:Exam"]
+    argv += ["--working-dir", str(HERE), "--host", "127.0.0.1", "--port", "{port}"]
+    return Server(
+        "bentoml",
+        argv,
+        "/readyz",
+        {
+            **model_env,
+            "BENTOML_DO_NOT_TRACK": "true",  # no usage tracking (it posts to t.bentoml.com)
+            "BENTOML_HOME": str(home),  # its model/bento store and Prometheus files, not ~/bentoml
+        },
+        optional=True,
+        unavailable=why,
+    )
+
+
+def servers(models: Path, instance: Path, only: list[str] | None = None) -> list[Server]:
+    """The servers to measure, in table order; side venvs are built only for those wanted."""
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     serve = [str(VENV_BIN / "modelserve"), "serve", str(models / "exam"), "--port", "{port}"]
     gunicorn = [str(VENV_BIN / "gunicorn"), "-w", "2", "-k", "sync", "-b", "127.0.0.1:{port}"]
     gunicorn += ["--no-control-socket", "--chdir", str(HERE)]
     model_env = {"BENCH_MODEL": str(models / "exam" / "model.joblib")}
-    return [
+    found = [
         Server("floor", [*gunicorn, "apps.floor:app"], "/"),
         Server("textbook", [*gunicorn, "apps.textbook:app"], "/predict", model_env),
-        Server(
-            "fastapi",
-            [
-                str(peers_python()),
-                "-m",
-                "uvicorn",
-                "apps.fastapi_app:app",
-                "--workers",
-                "2",
-                "--port",
-                "{port}",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            "/predict",
-            model_env,
-        ),
+    ]
+    if wanted("fastapi"):
+        found.append(
+            Server(
+                "fastapi",
+                [
+                    str(peers_python()),
+                    "-m",
+                    "uvicorn",
+                    "apps.fastapi_app:app",
+                    "--workers",
+                    "2",
+                    "--port",
+                    "{port}",
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                "/predict",
+                model_env,
+            )
+        )
+    if wanted("bentoml"):
+        found.append(bentoml_server(model_env, models.parent / "bentoml-home"))
+    found += [
         Server(
             "modelserve",
             serve,
@@ -299,6 +400,7 @@ def servers(models: Path, instance: Path) -> list[Server]:
             {"MODELSERVE_INSTANCE_PATH": str(instance)},
         ),
     ]
+    return [s for s in found if wanted(s.name)]
 
 
 def scenarios(name: str, bodies: dict[str, Path], conns: list[int]) -> list[Scenario]:
@@ -315,7 +417,9 @@ def scenarios(name: str, bodies: dict[str, Path], conns: list[int]) -> list[Scen
     return found
 
 
-def run(args: argparse.Namespace, work: Path) -> tuple[list[Result], dict[str, tuple]]:
+def run(
+    args: argparse.Namespace, work: Path
+) -> tuple[list[Result], dict[str, tuple], dict[str, str]]:
     """Start every server (one at a time, so start-up is timed alone), then interleave.
 
     Runs go round all scenarios `--runs` times: load from elsewhere on a shared machine then
@@ -327,18 +431,19 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Result], dict[str, t
     ensure_demo_models(work / "models")
     bodies = write_bodies(work)
     todo: list[tuple[str, int, Scenario]] = []
-    facts, pids = {}, {}
+    facts, pids, skipped = {}, {}, {}
+    chosen = servers(work / "models", work / "instance", args.only)
     with ExitStack() as stack:
-        for server in servers(work / "models", work / "instance"):
-            if args.only and server.name not in args.only:
-                continue
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            pids[server.name] = stack.enter_context(running(server, port, work)).pid
-            todo += [
-                (base, pids[server.name], s)
-                for s in server_scenarios(server, base, bodies, args, work)
-            ]
+        for server in chosen:
+            try:
+                todo += start(stack, server, bodies, args, work, pids)
+            except (ServerFailed, AssertionError) as error:
+                if not server.optional:
+                    sys.exit(str(error))
+                skipped[server.name] = str(error)
+            if server.name in skipped or server.unavailable:
+                why = skipped.setdefault(server.name, server.unavailable)
+                print(f"{server.name} NOT MEASURED: {why}", file=sys.stderr)
         for base, _, scenario in todo:
             wrk(base + scenario.path, scenario, 1)  # warm-up: every worker has served
         samples: list[list[dict]] = [[] for _ in todo]
@@ -346,18 +451,45 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Result], dict[str, t
             print(f"  round {round_ + 1} of {args.runs}", file=sys.stderr)
             for found, (base, pid, scenario) in zip(samples, todo, strict=True):
                 found.append(sample(base, pid, scenario, args.duration))
-        for server in servers(work / "models", work / "instance"):
-            if server.name in pids:
+        for server in chosen:
+            if server.name in pids and server.name not in skipped:
                 facts[server.name] = (*memory_mib(pids[server.name]), STARTUP[server.name])
-    return [summarize(s, found) for (_, _, s), found in zip(todo, samples, strict=True)], facts
+    results = [summarize(s, found) for (_, _, s), found in zip(todo, samples, strict=True)]
+    return results, facts, skipped
+
+
+def start(
+    stack: ExitStack,
+    server: Server,
+    bodies: dict[str, Path],
+    args: argparse.Namespace,
+    work: Path,
+    pids: dict[str, int],
+) -> list[tuple[str, int, Scenario]]:
+    """Start one server (stopped when `stack` closes) and list its scenarios; [] if unavailable.
+
+    An optional server that fails to start is stopped at once, not left running.
+    """
+    if server.unavailable:
+        return []
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with ExitStack() as own:
+        pids[server.name] = own.enter_context(running(server, port, work)).pid
+        found = [
+            (base, pids[server.name], s) for s in server_scenarios(server, base, bodies, args, work)
+        ]
+        stack.push(own.pop_all())
+    return found
 
 
 def server_scenarios(
     server: Server, base: str, bodies: dict[str, Path], args: argparse.Namespace, work: Path
 ) -> list[Scenario]:
-    if server.ready_path == "/predict":  # peers: prove they answer a prediction
+    if server.name in ("textbook", "fastapi", "bentoml"):  # peers: prove they answer
         status, _, answer = get(base + "/predict", bodies["single"].read_bytes(), JSON)
-        assert status == 200, answer
+        assert status == 200, f"POST /predict answered {status}: {answer[:300]!r}"
+        assert b'"probabilities"' in answer, f"POST /predict answered {answer[:300]!r}"
     todo = scenarios(server.name, bodies, args.connections)
     if server.name == "modelserve":
         form, cookie = form_session(base, work)
@@ -372,7 +504,7 @@ JSON = {"Content-Type": "application/json"}
 FORM = "application/x-www-form-urlencoded"
 
 
-def table(results: list[Result], facts: dict[str, tuple]) -> str:
+def table(results: list[Result], facts: dict[str, tuple], skipped: dict[str, str]) -> str:
     floor = {r.scenario.connections: r for r in results if r.scenario.server == "floor"}
     lines = [
         "| server | scenario | conns | req/s (rows/s) | ratio to floor | p50 ms | p99 ms "
@@ -389,12 +521,17 @@ def table(results: list[Result], facts: dict[str, tuple]) -> str:
             f"| {s.server} | {s.label} | {s.connections} | {rate} | {ratio} | {r.p50_ms:.2f} "
             f"| {r.p99_ms:.2f} | {p99} | {r.cpu_us:,.0f} | {r.errors} |"
         )
+    for name, why in skipped.items():
+        text = " ".join(why.replace("|", "/").split())  # one table cell
+        text = text if len(text) <= 400 else f"{text[:200]} … {text[-200:]}"
+        lines.append(f"| {name} | **not measured**: {text} | – | – | – | – | – | – | – | – |")
     lines += [
         "",
         "| server | RSS MiB (all processes) | PSS MiB | ready after s |",
         "|---|---|---|---|",
     ]
     lines += [f"| {n} | {rss:.0f} | {pss:.0f} | {up:.2f} |" for n, (rss, pss, up) in facts.items()]
+    lines += [f"| {n} | not measured | – | – |" for n in skipped]
     return "\n".join(lines)
 
 
@@ -429,8 +566,11 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
     with tempfile.TemporaryDirectory(prefix="modelserve-bench-") as tmp:
-        results, facts = run(args, Path(tmp))
-    report = f"{machine(args)}\n\n{table(results, facts)}\n"
+        results, facts, skipped = run(args, Path(tmp))
+    report = f"{machine(args)}\n\n{table(results, facts, skipped)}\n"
+    if "bentoml" in facts:
+        pins = (BENTOML_VENV / ".installed").read_text()
+        report += f"\nbentoml: {pins} in its own venv, {BENTOML_VENV.name}; tracking off.\n"
     print(report)
     if args.output:
         args.output.write_text(report)
