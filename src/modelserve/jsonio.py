@@ -48,13 +48,15 @@ class OrjsonProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         return self.dumps_bytes(obj, indent="indent" in kwargs).decode()
 
-    def dumps_bytes(self, obj: Any, *, indent: bool = False) -> bytes:
+    def dumps_bytes(self, obj: Any, *, indent: bool = False, newline: bool = False) -> bytes:
         option = OPTIONS | PASSTHROUGH | (orjson.OPT_INDENT_2 if indent else 0)
+        # Appended by orjson, not by a copy of a body that can be a megabyte.
+        option |= orjson.OPT_APPEND_NEWLINE if newline else 0
         try:
             # orjson writes a Fragment's text as it is, so it cannot indent it.
             return orjson.dumps(obj, default=self.default if indent else _spliced, option=option)
         except TypeError:  # e.g. an integer beyond 64 bits: the standard library copes
-            return super().dumps(obj).encode()
+            return super().dumps(obj).encode() + (b"\n" if newline else b"")
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
@@ -65,8 +67,8 @@ class OrjsonProvider(DefaultJSONProvider):
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
         pretty = self.compact is None and self._app.debug
-        body = self.dumps_bytes(obj, indent=bool(pretty or self.compact is False))
-        return self._app.response_class(body + b"\n", mimetype=self.mimetype)
+        body = self.dumps_bytes(obj, indent=bool(pretty or self.compact is False), newline=True)
+        return self._app.response_class(body, mimetype=self.mimetype)
 
 
 def fast_loads(raw: bytes) -> tuple[bool, Any]:
