@@ -1,11 +1,14 @@
 """CPU per request inside one process: the WSGI app called directly, no server, no network.
 
-    .venv/bin/python benchmarks/inprocess.py [--calls 2000] [--repeats 7] [--profile NAME]
+    .venv/bin/python benchmarks/inprocess.py [--calls 2000] [--repeats 7] [--history off]
+                                             [--profile NAME]
 
 The app is built as `modelserve serve` builds it (the demo `exam` model, defaults: history
 `async` on SQLite, metrics in multiprocess mode, the verified fast path, `gc.freeze()`), and
-every scenario is called `--calls` times in a row; the best of `--repeats` of
-`time.process_time` per call is printed (all threads count, the history writer's included).
+every scenario is called `--calls` times in a row (the 10,000-row batch `--calls` / 200
+times); the best of `--repeats` of `time.process_time` per call is printed, with the rows
+per second of CPU it amounts to (all threads count, the history writer's included).
+`--history off` gives the app no history recorder, to see what the rest of the path costs.
 `--profile NAME` prints a cProfile of that scenario instead.
 """
 
@@ -28,6 +31,13 @@ from urllib.parse import urlencode
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 ROW = {"estudio": 6, "sueno": 8}
+BATCH_ROWS = 10_000
+# The batch body of `benchmarks/run.py`: 10,000 rows of the exam model.
+BATCH = {
+    "instances": [
+        {"estudio": (i % 97) / 9.7, "sueno": 3 + (i % 71) / 10.1} for i in range(BATCH_ROWS)
+    ]
+}
 
 
 def caller(app: Any, method: str, path: str, body: bytes, headers: dict[str, str]) -> Callable:
@@ -94,6 +104,7 @@ def build(work: Path) -> Any:
 
 
 def measure(call: Callable, calls: int, repeats: int) -> float:
+    """The best CPU µs per call over `repeats` runs of `calls` calls."""
     best = float("inf")
     for _ in range(repeats):
         start = time.process_time()
@@ -107,31 +118,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--history", choices=["on", "off"], default="on")
     parser.add_argument("--profile", help="scenario to profile instead of timing")
     args = parser.parse_args()
     from apps.floor import app as floor
 
     with tempfile.TemporaryDirectory(prefix="modelserve-inprocess-") as tmp:
         app = build(Path(tmp))
+        writer = app.extensions["modelserve.history"]
+        if args.history == "off":
+            app.extensions["modelserve.history"] = None
         json_headers = {"Content-Type": "application/json"}
+        predict = "/api/v1/models/exam/predict"
+        # name: (call, rows per call, calls per run)
         scenarios = {
-            "floor hello (GET)": caller(floor, "GET", "/", b"", {}),
-            "single row JSON": caller(
-                app, "POST", "/api/v1/models/exam/predict", json.dumps(ROW).encode(), json_headers
+            "floor hello (GET)": (caller(floor, "GET", "/", b"", {}), 1, args.calls),
+            "single row JSON": (
+                caller(app, "POST", predict, json.dumps(ROW).encode(), json_headers),
+                1,
+                args.calls,
             ),
-            "form POST": form_caller(app),
+            "form POST": (form_caller(app), 1, args.calls),
+            "batch 10k JSON": (
+                caller(app, "POST", predict, json.dumps(BATCH).encode(), json_headers),
+                BATCH_ROWS,
+                max(1, args.calls // 200),
+            ),
         }
-        for call in scenarios.values():
+        for call, _, _ in scenarios.values():
             call()  # warm: first-request work is not per-request cost
         if args.profile:
+            call, _, calls = scenarios[args.profile]
             profiler = cProfile.Profile()
-            profiler.runcall(measure, scenarios[args.profile], args.calls, 1)
+            profiler.runcall(measure, call, calls, 1)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
             return
-        print("| scenario | CPU µs/request |\n|---|---|")
-        for name, call in scenarios.items():
-            print(f"| {name} | {measure(call, args.calls, args.repeats):,.0f} |")
-        app.extensions["modelserve.history"].close()
+        print(f"history {args.history}\n")
+        print("| scenario | CPU µs/request | rows/s of CPU |\n|---|---|---|")
+        for name, (call, rows, calls) in scenarios.items():
+            micros = measure(call, calls, args.repeats)
+            print(f"| {name} | {micros:,.0f} | {rows / micros * 1e6:,.0f} |")
+        writer.close()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from flask import Flask, Response, g
 
@@ -38,6 +38,7 @@ from .jsonio import fast_loads
 from .metrics import get_metrics
 from .runtime.errors import ValidationError
 from .runtime.registry import LoadedModel
+from .runtime.schema import Columns, InputSchema
 from .services import predictions
 
 PATH_RE = re.compile(r"/api/v1/models/([A-Za-z0-9._-]+)/predict")
@@ -47,6 +48,14 @@ FLASK_ONLY_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_TRANSFER_ENCODI
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class Valid(NamedTuple):
+    """Rows the schema accepted, and the columns it made of them."""
+
+    rows: list[Any]
+    schema: InputSchema
+    columns: Columns
 
 
 class FastLane:
@@ -95,14 +104,14 @@ class FastLane:
     ) -> Iterable[bytes]:
         app = self.app
         with app.app_context():
-            rows = self._valid_rows(name, body)
-            if rows is not None:
-                return self._predict(name, rows, environ, start_response)
+            valid = self._valid_rows(name, body)
+            if valid is not None:
+                return self._predict(name, valid, environ, start_response)
         environ["wsgi.input"].seek(0)
         return self.flask(environ, start_response)
 
     def _predict(
-        self, name: str, rows: list[Any], environ: dict[str, Any], start_response: StartResponse
+        self, name: str, valid: Valid, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """`context.predict(name, rows, "api")` for an anonymous caller, and the view's answer."""
         app = self.app
@@ -120,11 +129,12 @@ class FastLane:
             outcome = predictions.predict(
                 extensions["modelserve.registry"],
                 name,
-                rows,
+                valid.rows,
                 caller,
                 max_rows=int(app.config["MAX_ROWS"]),
                 gate=extensions["modelserve.gate"],
                 recorder=extensions["modelserve.history"],
+                validated=(valid.schema, valid.columns),
             )
         except Exception as exc:  # answered by Flask's handlers, as the view's would be
             environ["wsgi.input"].seek(0)
@@ -136,8 +146,9 @@ class FastLane:
         response.vary.add("Cookie")
         return response(environ, start_response)
 
-    def _valid_rows(self, name: str, body: bytes) -> list[Any] | None:
-        """The rows when the Flask path would predict them for an anonymous caller, else None."""
+    def _valid_rows(self, name: str, body: bytes) -> Valid | None:
+        """The rows (and their validated columns) when the Flask path would predict them for
+        an anonymous caller, else None."""
         model = self.app.extensions["modelserve.registry"].models.get(name)
         if model is None or not self._public(model):
             return None
@@ -148,10 +159,9 @@ class FastLane:
         if max_rows and len(rows) > max_rows:
             return None
         try:
-            model.schema.validate(rows)
+            return Valid(rows, model.schema, model.schema.validate(rows))
         except ValidationError:
             return None
-        return rows
 
     def _public(self, model: LoadedModel) -> bool:
         """The model's effective level (admin overrides included) is `public`."""

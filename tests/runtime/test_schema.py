@@ -121,3 +121,58 @@ def test_numeric_choices_match_by_value() -> None:
     assert schema.validate([{"n": "2", "m": "2.0"}]).rows() == [{"n": 2.0, "m": 2}]
     with pytest.raises(ValidationError):
         schema.validate([{"n": True, "m": 1}])
+
+
+NUMERIC = [
+    Feature("hours", "number", min=0, max=24),
+    Feature("count", "integer", required=False),
+]
+UNUSUAL_ROWS = [
+    {"hours": True, "count": 1},
+    {"hours": "5", "count": 1},
+    {"hours": 5, "count": None},
+    {"hours": 5},
+    {"hours": 5, "count": 1, "extra": 2},
+    {"hours": math.nan, "count": 1},
+    {"hours": math.inf, "count": 1},
+    {"hours": 25, "count": 1},
+    {"hours": -0.5, "count": 1},
+    {"hours": 5, "count": 1.5},
+    {"hours": 5, "count": 10**400},
+    {"hours": [5], "count": 1},
+    {"hours": {"v": 5}, "count": 1},
+    [5, 1],
+    "hours",
+    None,
+]
+
+
+@pytest.mark.parametrize("unusual", UNUSUAL_ROWS, ids=repr)
+def test_a_large_batch_names_the_same_problems_as_row_by_row(unusual: object) -> None:
+    """Batches of BULK_ROWS+ rows are checked in bulk; one odd row sends them value by value."""
+    schema = InputSchema(NUMERIC)
+    rows = [{"hours": i % 24, "count": i} for i in range(40)]
+    rows[17] = unusual
+    try:
+        single = schema.validate([unusual])
+    except ValidationError as exc:
+        with pytest.raises(ValidationError) as info:
+            schema.validate(rows)
+        assert [(e.row, e.field, e.code, e.params) for e in info.value.errors] == [
+            (17, e.field, e.code, e.params) for e in exc.errors
+        ]
+        return
+    together = schema.validate(rows).rows()
+    assert together == [schema.validate([row]).rows()[0] for row in rows]
+    assert together[17] == single.rows()[0]
+
+
+def test_a_large_clean_batch_gives_the_row_by_row_values_and_types() -> None:
+    schema = InputSchema(NUMERIC)
+    rows = [{"hours": [3, 0.25, -0.0, 24][i % 4], "count": [2, 7.0][i % 2]} for i in range(40)]
+    bulk = schema.validate(rows)
+    by_row = [schema.validate([row]).rows()[0] for row in rows]
+    assert bulk.rows() == by_row
+    assert [[type(v) for v in column] for column in bulk.values] == [[float] * 40] * 2
+    assert math.copysign(1, bulk.values[0][2]) == -1
+    assert bulk.matrix is not None and bulk.matrix.tolist() == [list(r.values()) for r in by_row]

@@ -21,6 +21,7 @@ from .manifest import Choice, Feature
 NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 MISSING: Any = None
 BULK_ROWS = 32  # below this, numpy's per-call cost exceeds checking value by value
+NUMBER_TYPES = frozenset({float, int})
 
 
 class _Invalid:
@@ -155,25 +156,39 @@ class _BulkNumeric:
         self.integer = np.array([f.type == "integer" for f in features])
 
     def check(self, rows: Sequence[object]) -> Columns | None:
-        matrix = self._matrix(rows)
-        if matrix is None or not self._in_range(matrix):
+        found = self._columns(rows)
+        if found is None:
             return None
-        return Columns(self.names, matrix.tolist(), len(rows), matrix=matrix.T)
-
-    def _matrix(self, rows: Sequence[object]) -> np.ndarray | None:
-        width = len(self.names)
-        if not all(type(row) is dict and len(row) == width for row in rows):
-            return None
+        columns, all_floats = found
         try:
-            cols = [[row[name] for row in rows] for name in self.names]  # type: ignore[index]
-        except KeyError:  # a feature missing, so an unknown key present
-            return None
-        if not all(set(map(type, col)) <= {float, int} for col in cols):  # bool is not int here
-            return None
-        try:
-            return np.array(cols, dtype=np.float64)
+            matrix = np.array(columns, dtype=np.float64)
         except OverflowError:
             return None
+        if not self._in_range(matrix):
+            return None
+        # A column of floats is already its clean values (float(v) is v): no second copy.
+        values = [
+            column if floats else matrix[j].tolist()
+            for j, (column, floats) in enumerate(zip(columns, all_floats, strict=True))
+        ]
+        return Columns(self.names, values, len(rows), matrix=matrix.T)
+
+    def _columns(self, rows: Sequence[object]) -> tuple[list[list[Any]], list[bool]] | None:
+        """Each feature's values, and whether they are all floats, when every row is a dict
+        of exactly the features and every value a plain int or float; else None."""
+        if set(map(type, rows)) != {dict}:
+            return None
+        try:
+            columns = [[row[name] for row in rows] for name in self.names]  # type: ignore[index]
+        except KeyError:  # a feature missing
+            return None
+        # Every row holds every feature, so any longer row holds an unknown key.
+        if sum(map(len, rows)) != len(rows) * len(self.names):  # type: ignore[arg-type]
+            return None
+        kinds = [set(map(type, column)) for column in columns]
+        if not all(k <= NUMBER_TYPES for k in kinds):  # bool is not int here
+            return None
+        return columns, [k == {float} for k in kinds]
 
     def _in_range(self, matrix: np.ndarray) -> bool:
         if not np.isfinite(matrix).all() or (matrix < self.low).any() or (matrix > self.high).any():
