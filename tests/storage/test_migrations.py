@@ -36,7 +36,7 @@ def test_flask_db_upgrade_works_as_flask_users_expect(tmp_path, monkeypatch) -> 
     assert (tmp_path / "i" / "modelserve.db").is_file()
     with sqlite3.connect(tmp_path / "i" / "modelserve.db") as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            ("0002",)
+            ("0003",)
         ]
 
 

@@ -21,6 +21,7 @@ from ..runtime.registry import LoadedModel, Registry
 from ..runtime.schema import Columns
 from ..storage.history import HistoryUnavailableError
 from ..storage.tables import new_record_id, utcnow
+from . import batch_records
 from .logfields import log_fields
 
 log = logging.getLogger("modelserve.predictions")
@@ -69,7 +70,10 @@ class Gate(Protocol):
 
 
 class Recorder(Protocol):
-    """Keeps the history records of finished predictions."""
+    """Keeps the history records of finished predictions. A request of `batch_rows` rows or
+    more (when it is not 0) is handed over as one batch record."""
+
+    batch_rows: int
 
     def record(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -95,35 +99,64 @@ def predict(
         prediction = registry.run(model, columns)
         outcome = Outcome(model, columns, prediction, (time.perf_counter() - started) * 1000)
         if recorder is not None:
-            recorder.record(history_rows(outcome, caller))
+            recorder.record(history_rows(outcome, caller, recorder.batch_rows))
     return outcome
 
 
-def history_rows(outcome: Outcome, caller: Caller) -> list[dict[str, Any]]:
-    """One history record per predicted row, with its id made now (replays never duplicate)."""
-    manifest = outcome.model.manifest
-    now = utcnow()
-    latency = outcome.latency_ms / max(len(outcome.rows), 1)
+def history_rows(outcome: Outcome, caller: Caller, batch_rows: int = 0) -> list[dict[str, Any]]:
+    """The history records of a prediction, with their ids made now (replays never duplicate):
+    one per predicted row, or one batch record for a request of `batch_rows` rows or more."""
+    n_rows = outcome.columns.n_rows
+    if batch_rows and n_rows >= batch_rows:
+        return [batch_record(outcome, caller)]
+    head = _record_head(outcome, caller)
+    latency = outcome.latency_ms / max(n_rows, 1)
     return [
         {
             "id": new_record_id(),
-            "created_at": now,
-            "model": manifest.name,
-            "version": manifest.version,
-            "sha256": outcome.model.sha256,
+            **head,
             "inputs": {k: _json_value(v) for k, v in row.items()},
             "label": None if "label" not in answer else str(answer["label"]),
             "probabilities": answer.get("probabilities"),
             "value": answer.get("value"),
             "latency_ms": latency,
-            "user_id": caller.user_id,
-            "token_id": caller.token_id,
-            "source": caller.source,
-            "request_id": caller.request_id,
-            "job_id": caller.job_id,
         }
         for row, answer in zip(outcome.rows, outcome.answers, strict=True)
     ]
+
+
+def batch_record(outcome: Outcome, caller: Caller) -> dict[str, Any]:
+    """One record for every row of the request: counts in columns, the rows in a columnar
+    payload built from the validated columns and the numpy answer (no per-row objects)."""
+    counts = batch_records.label_counts(outcome.prediction)
+    return {
+        "id": new_record_id(),
+        **_record_head(outcome, caller),
+        "inputs": {},
+        "label": None,
+        "probabilities": None,
+        "value": None,
+        "latency_ms": outcome.latency_ms,  # the whole request's
+        "rows": outcome.columns.n_rows,
+        "label_counts": counts,
+        "label_keys": None if counts is None else batch_records.label_keys(counts),
+        "payload": batch_records.encode(outcome.columns, outcome.prediction),
+    }
+
+
+def _record_head(outcome: Outcome, caller: Caller) -> dict[str, Any]:
+    manifest = outcome.model.manifest
+    return {
+        "created_at": utcnow(),
+        "model": manifest.name,
+        "version": manifest.version,
+        "sha256": outcome.model.sha256,
+        "user_id": caller.user_id,
+        "token_id": caller.token_id,
+        "source": caller.source,
+        "request_id": caller.request_id,
+        "job_id": caller.job_id,
+    }
 
 
 def _json_value(value: Any) -> Any:

@@ -9,11 +9,16 @@
 
 Records carry their primary key from the moment the prediction is made, and every write is
 an insert that ignores existing keys, so a replayed spool can never duplicate a row.
+
+The queue is bounded in bytes, not records: a one-row record counts `ROW_BYTES` (about what
+it holds in memory), a batch record (a request of many rows in one record) that plus its
+payload. Inserts are cut at `max_batch_bytes` the same way.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import logging
 import os
@@ -21,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,15 @@ from .tables import PredictionRecord
 log = logging.getLogger("modelserve.history")
 MODES = ("async", "sync")
 _writers: weakref.WeakSet[HistoryWriter] = weakref.WeakSet()
+# What a queued one-row record holds in memory, roughly (a dict of 15 fields, its inputs and
+# probabilities): the unit the queue and insert bounds count in.
+ROW_BYTES = 1000
+
+
+def weight(record: dict[str, Any]) -> int:
+    """The bytes a queued record is counted as."""
+    payload = record.get("payload")
+    return ROW_BYTES if payload is None else ROW_BYTES + len(payload)
 
 
 class HistoryUnavailableError(Exception):
@@ -67,8 +81,9 @@ class HistoryWriter:
         mode: str,
         spool_dir: Path,
         flush_interval: float = 0.1,
-        max_batch: int = 5000,
-        max_queue: int = 50_000,
+        max_batch_bytes: int = 5000 * ROW_BYTES,
+        max_queue_bytes: int = 50_000 * ROW_BYTES,
+        batch_rows: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"history mode must be one of {', '.join(MODES)}")
@@ -76,9 +91,16 @@ class HistoryWriter:
         self.mode = mode
         self.spool_dir = spool_dir
         self.flush_interval = flush_interval
-        self.max_batch = max_batch
-        self.max_queue = max_queue
+        self.max_batch_bytes = max_batch_bytes
+        self.max_queue_bytes = max_queue_bytes
+        # Requests of at least this many rows (0: never; at least 2, so a record of one row
+        # is never a batch record) are recorded as one batch record; read by
+        # `services.predictions`, which builds the records.
+        self.batch_rows = max(batch_rows, 2) if batch_rows > 0 else 0
         self._queue: deque[dict[str, Any]] = deque()
+        self._count_lock = threading.Lock()
+        self._queued_bytes = 0
+        self._queued_rows = 0
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -97,14 +119,34 @@ class HistoryWriter:
                 raise HistoryUnavailableError(str(exc.orig or exc)) from None
             return
         self._ensure_thread()
+        self._count(rows, 1)
         self._queue.extend(rows)
-        if len(self._queue) > self.max_queue:
+        if self._queued_bytes > self.max_queue_bytes:
             # Backpressure: when the database falls behind, the request helps write instead of
             # letting the queue (and the worker's memory) grow without bound.
             self.flush()
 
     def pending(self) -> int:
-        return len(self._queue)
+        """Predicted rows waiting to be written (a batch record counts all its rows)."""
+        return self._queued_rows
+
+    def _count(self, records: list[dict[str, Any]], sign: int) -> None:
+        size = sum(map(weight, records))
+        rows = sum(r.get("rows", 1) for r in records)
+        with self._count_lock:
+            self._queued_bytes += sign * size
+            self._queued_rows += sign * rows
+
+    def _take(self, limit: float) -> list[dict[str, Any]]:
+        """Queued records from the oldest, up to `limit` bytes (at least one)."""
+        batch: list[dict[str, Any]] = []
+        size = 0
+        while self._queue and (not batch or size < limit):
+            record = self._queue.popleft()
+            batch.append(record)
+            size += weight(record)
+        self._count(batch, -1)
+        return batch
 
     # -- the background side ------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -112,6 +154,7 @@ class HistoryWriter:
         if self._thread is None or self._pid != os.getpid():
             self._pid = os.getpid()
             self._queue = deque()
+            self._queued_bytes = self._queued_rows = 0
             self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
             self._thread.start()
 
@@ -132,10 +175,7 @@ class HistoryWriter:
         with self._flush_lock:
             if self._replay_spool():
                 while self._queue:
-                    batch = [
-                        self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))
-                    ]
-                    if not self._write_or_spool(batch):
+                    if not self._write_or_spool(self._take(self.max_batch_bytes)):
                         break
             self._spool_rest()
 
@@ -153,8 +193,7 @@ class HistoryWriter:
 
     def _spool_rest(self) -> None:
         if self.database_down and self._queue:
-            rest = [self._queue.popleft() for _ in range(len(self._queue))]
-            self._spool(rest)
+            self._spool(self._take(float("inf")))
 
     def _mark_down(self, exc: Exception) -> None:
         if not self.database_down:
@@ -192,23 +231,39 @@ class HistoryWriter:
         return True
 
     def _replay_file(self, claimed: Path) -> bool:
-        rows = [
-            _decode(json.loads(line)) for line in claimed.read_text("utf-8").splitlines() if line
-        ]
-        for start in range(0, len(rows), self.max_batch):
-            try:
-                insert_ignoring_duplicates(self._engine(), rows[start : start + self.max_batch])
-            except SQLAlchemyError as exc:
-                self._mark_down(exc)
-                # Back under a fresh name: the original may already exist again.
-                claimed.rename(
-                    claimed.with_name(f"history-{os.getpid()}-retry-{time.time_ns()}.jsonl")
-                )
-                return False
+        replayed = 0
+        try:
+            for batch in self._spooled(claimed):
+                insert_ignoring_duplicates(self._engine(), batch)
+                replayed += len(batch)
+        except SQLAlchemyError as exc:
+            self._mark_down(exc)
+            # Back under a fresh name: the original may already exist again. The records
+            # already written are skipped by id when it is replayed.
+            claimed.rename(claimed.with_name(f"history-{os.getpid()}-retry-{time.time_ns()}.jsonl"))
+            return False
         claimed.unlink()
-        log.info("replayed %d spooled history records", len(rows))
+        log.info("replayed %d spooled history records", replayed)
         self.database_down = False
         return True
+
+    def _spooled(self, path: Path) -> Iterator[list[dict[str, Any]]]:
+        """A spool file's records in insert batches, read a line at a time (a long outage's
+        spool may not fit in memory at once)."""
+        batch: list[dict[str, Any]] = []
+        size = 0
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                record = _decode(json.loads(line))
+                batch.append(record)
+                size += weight(record)
+                if size >= self.max_batch_bytes:
+                    yield batch
+                    batch, size = [], 0
+        if batch:
+            yield batch
 
     def recover_orphans(self) -> None:
         """Spool files claimed by a process that died mid-replay go back to the queue."""
@@ -253,14 +308,18 @@ def _replayable_by_me(path: Path) -> bool:
 def _encode(value: object) -> object:
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode("ascii")}
     raise TypeError(f"cannot spool {type(value).__name__}")
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: datetime.fromisoformat(v["$dt"]) if isinstance(v, dict) and "$dt" in v else v
-        for k, v in row.items()
-    }
+    """A spooled record back; only `created_at` and `payload` were encoded (a class or input
+    named "$dt" elsewhere stays what it was)."""
+    row["created_at"] = datetime.fromisoformat(row["created_at"]["$dt"])
+    if row.get("payload") is not None:
+        row["payload"] = base64.b64decode(row["payload"]["$b64"])
+    return row
 
 
 BULK_COLUMNS = (
@@ -279,6 +338,10 @@ BULK_COLUMNS = (
     "source",
     "request_id",
     "job_id",
+    "rows",
+    "label_counts",
+    "label_keys",
+    "payload",
 )
 
 
@@ -352,6 +415,10 @@ def as_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             r["source"],
             r["request_id"],
             r.get("job_id"),
+            r.get("rows", 1),
+            None if r.get("label_counts") is None else dumps(r["label_counts"]).decode(),
+            r.get("label_keys"),
+            r.get("payload"),
         )
         for r in records
     ]
