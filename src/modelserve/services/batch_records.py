@@ -1,13 +1,15 @@
 """Batch records: a request of many rows kept as one history record.
 
-The payload is orjson text of columnar arrays, never pickle::
+The payload is JSON (orjson) of columns, never pickle::
 
-    {"format": 1, "rows": n, "names": [feature, ...], "inputs": [[value per row], ...],
+    {"format": 1, "rows": n, "names": [feature, ...], "inputs": [column, ...],
      "labels": [label per row] | null, "classes": [class, ...] | null,
-     "probabilities": [[p per row], ...one list per class] | null, "values": [...] | null}
+     "probabilities": [column, ...one per class] | null, "values": column | null}
 
-Floats are written in their shortest round-trip form (orjson), so they read back to the same
-float64; a missing optional numeric input (NaN) is written as null, as in one-row records.
+A column is a JSON list of the row values, or, for a float64 array, ``{"f8": base64}`` of its
+little-endian bytes: exact to the bit and ~3x cheaper to write than float texts (a 10,000-row
+request of two inputs and two classes: ~0.1 µs a row instead of 0.27). A missing optional
+numeric input (NaN, or null in a list) reads back as None, as one-row records keep it.
 `label_counts` and `label_keys` go in their own columns so the history list and its label
 filter never open a payload. Built from the validated columns and the numpy answer: no
 per-row dictionaries (`BatchRows.row` makes them when a reader asks for a row).
@@ -15,6 +17,8 @@ per-row dictionaries (`BatchRows.row` makes them when a reader asks for a row).
 
 from __future__ import annotations
 
+import base64
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,30 +47,41 @@ def encode(columns: Columns, prediction: Prediction) -> bytes:
         "values": None,
     }
     if prediction.values is not None:
-        body["values"] = np.ascontiguousarray(prediction.values, dtype=np.float64)
+        body["values"] = _column(np.asarray(prediction.values, dtype=np.float64))
     else:
         body["labels"] = _labels(prediction)
         body["classes"] = [str(c) for c in prediction.classes]
         if prediction.probabilities is not None:
-            body["probabilities"] = np.ascontiguousarray(
-                np.asarray(prediction.probabilities, dtype=np.float64).T
-            )
+            probabilities = np.asarray(prediction.probabilities, dtype=np.float64)
+            body["probabilities"] = [_column(p) for p in probabilities.T]
     return orjson.dumps(body, option=_NUMPY)
 
 
-def _input_columns(columns: Columns) -> Any:
-    matrix = columns.matrix
+def _input_columns(columns: Columns) -> list[Any]:
+    matrix = columns.matrix  # rows x features, when the bulk check made it
     if matrix is not None and matrix.dtype == np.float64:
-        return np.ascontiguousarray(matrix.T)  # features x rows
-    return [_plain_list(column) for column in columns.values]
+        return [_column(column) for column in matrix.T]
+    return [_column(column) for column in columns.values]
 
 
-def _plain_list(values: Sequence[Any] | np.ndarray) -> Any:
-    """A column orjson writes: numeric arrays as they are, anything else as plain values."""
+def _column(values: Sequence[Any] | np.ndarray) -> Any:
     if isinstance(values, np.ndarray):
-        if values.dtype.kind in "fiub":
+        if values.dtype == np.float64:
+            raw = np.ascontiguousarray(values, dtype="<f8").tobytes()
+            return {"f8": base64.b64encode(raw).decode("ascii")}
+        if values.dtype.kind in "iub":
             return np.ascontiguousarray(values)
         return values.tolist()
+    return values
+
+
+def _read_column(column: Any) -> list[Any]:
+    if not isinstance(column, dict):
+        return column
+    array = np.frombuffer(base64.b64decode(column["f8"]), dtype="<f8")
+    values: list[Any] = array.tolist()
+    if np.isnan(array).any():
+        values = [None if math.isnan(v) else v for v in values]
     return values
 
 
@@ -79,8 +94,15 @@ def label_counts(prediction: Prediction) -> dict[str, int] | None:
     """How many rows got each label (most frequent first); None for a regression."""
     if prediction.values is not None:
         return None
-    counts = Counter(_labels(prediction))
-    return {str(label): n for label, n in counts.most_common()}
+    labels = _labels(prediction)
+    classes = prediction.classes
+    if len(classes) <= 16:  # one C-level pass per class beats hashing every label
+        counts = Counter({c: labels.count(c) for c in classes})
+        if counts.total() != len(labels):  # a label that is not a class: count them all
+            counts = Counter(labels)
+    else:
+        counts = Counter(labels)
+    return {str(label): n for label, n in counts.most_common() if n}
 
 
 def label_keys(labels: Iterable[str]) -> str:
@@ -129,12 +151,13 @@ def decode(payload: bytes) -> BatchRows:
     body = orjson.loads(payload)
     if body.get("format") != FORMAT:
         raise ValueError(f"unknown batch record format {body.get('format')!r}")
+    probabilities = body["probabilities"]
     return BatchRows(
         n_rows=body["rows"],
         names=body["names"],
-        inputs=body["inputs"],
+        inputs=[_read_column(column) for column in body["inputs"]],
         labels=body["labels"],
         classes=body["classes"],
-        probabilities=body["probabilities"],
-        values=body["values"],
+        probabilities=None if probabilities is None else [_read_column(p) for p in probabilities],
+        values=None if body["values"] is None else _read_column(body["values"]),
     )
