@@ -112,7 +112,8 @@ def test_only_its_owner_and_admins_see_it(app: Flask, users) -> None:
     bob, ada, carol = app.test_client(), app.test_client(), app.test_client()
     for client, name in ((bob, "bob"), (ada, "ada"), (carol, "carol")):
         sign_in(client, name)
-    assert "500 rows" in bob.get("/history").get_data(as_text=True)
+    listed = bob.get("/history").get_data(as_text=True)
+    assert "500 rows" in listed and "Aprobado × " in listed and "Suspendido × " in listed
     assert bob.get(f"/history/{record_id}").status_code == 200
     assert ada.get(f"/history/{record_id}").status_code == 200
     assert record_id not in carol.get("/history").get_data(as_text=True)
@@ -136,6 +137,18 @@ def test_the_detail_page_shows_the_rows_paged_and_escaped(app: Flask, users) -> 
     last = client.get(f"/history/{record.id}?page=3").get_data(as_text=True)
     assert "Rows 201–250 of 250" in last and f'href="/history/{record.id}?page=2"' in last
     assert client.get(f"/history/{record.id}?page=x").status_code == 200
+
+
+def test_the_list_shows_the_five_most_frequent_labels(app: Flask, users) -> None:
+    post_batch(app, issue(app, "bob"), instances(200))
+    with app.app_context():
+        record = db.session.scalar(db.select(PredictionRecord))
+        record.label_counts = {f"class-{i}": 100 - i for i in range(7)}
+        db.session.commit()
+    client = app.test_client()
+    sign_in(client, "bob")
+    listed = client.get("/history").get_data(as_text=True)
+    assert "class-4 × 96" in listed and "class-5" not in listed and " · …" in listed
 
 
 def test_the_label_filter_finds_batch_records_and_exports_only_matching_rows(
