@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -109,18 +110,10 @@ def history_rows(outcome: Outcome, caller: Caller, batch_rows: int = 0) -> list[
     n_rows = outcome.columns.n_rows
     if batch_rows and n_rows >= batch_rows:
         return [batch_record(outcome, caller)]
-    head = _record_head(outcome, caller)
+    now = utcnow()
     latency = outcome.latency_ms / max(n_rows, 1)
     return [
-        {
-            "id": new_record_id(),
-            **head,
-            "inputs": {k: _json_value(v) for k, v in row.items()},
-            "label": None if "label" not in answer else str(answer["label"]),
-            "probabilities": answer.get("probabilities"),
-            "value": answer.get("value"),
-            "latency_ms": latency,
-        }
+        _record(outcome, caller, now, {k: _json_value(v) for k, v in row.items()}, answer, latency)
         for row, answer in zip(outcome.rows, outcome.answers, strict=True)
     ]
 
@@ -129,28 +122,35 @@ def batch_record(outcome: Outcome, caller: Caller) -> dict[str, Any]:
     """One record for every row of the request: counts in columns, the rows in a columnar
     payload built from the validated columns and the numpy answer (no per-row objects)."""
     counts = batch_records.label_counts(outcome.prediction)
-    return {
-        "id": new_record_id(),
-        **_record_head(outcome, caller),
-        "inputs": {},
-        "label": None,
-        "probabilities": None,
-        "value": None,
-        "latency_ms": outcome.latency_ms,  # the whole request's
-        "rows": outcome.columns.n_rows,
-        "label_counts": counts,
-        "label_keys": None if counts is None else batch_records.label_keys(counts),
-        "payload": batch_records.encode(outcome.columns, outcome.prediction),
-    }
+    # The request's whole latency; `inputs` is {} and the answer columns empty.
+    record = _record(outcome, caller, utcnow(), {}, {}, outcome.latency_ms)
+    record["rows"] = outcome.columns.n_rows
+    record["label_counts"] = counts
+    record["label_keys"] = None if counts is None else batch_records.label_keys(counts)
+    record["payload"] = batch_records.encode(outcome.columns, outcome.prediction)
+    return record
 
 
-def _record_head(outcome: Outcome, caller: Caller) -> dict[str, Any]:
+def _record(
+    outcome: Outcome,
+    caller: Caller,
+    now: datetime,
+    inputs: dict[str, Any],
+    answer: dict[str, Any],
+    latency_ms: float,
+) -> dict[str, Any]:
     manifest = outcome.model.manifest
     return {
-        "created_at": utcnow(),
+        "id": new_record_id(),
+        "created_at": now,
         "model": manifest.name,
         "version": manifest.version,
         "sha256": outcome.model.sha256,
+        "inputs": inputs,
+        "label": None if "label" not in answer else str(answer["label"]),
+        "probabilities": answer.get("probabilities"),
+        "value": answer.get("value"),
+        "latency_ms": latency_ms,
         "user_id": caller.user_id,
         "token_id": caller.token_id,
         "source": caller.source,

@@ -98,9 +98,11 @@ class HistoryWriter:
         # `services.predictions`, which builds the records.
         self.batch_rows = max(batch_rows, 2) if batch_rows > 0 else 0
         self._queue: deque[dict[str, Any]] = deque()
+        # Batch records' payload bytes and rows beyond their one queue slot (one-row records
+        # are counted by the queue's length, so the common case takes no lock).
         self._count_lock = threading.Lock()
-        self._queued_bytes = 0
-        self._queued_rows = 0
+        self._extra_bytes = 0
+        self._extra_rows = 0
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -119,23 +121,24 @@ class HistoryWriter:
                 raise HistoryUnavailableError(str(exc.orig or exc)) from None
             return
         self._ensure_thread()
-        self._count(rows, 1)
+        for record in rows:
+            if "payload" in record:
+                self._count(record, 1)
         self._queue.extend(rows)
-        if self._queued_bytes > self.max_queue_bytes:
+        if len(self._queue) * ROW_BYTES + self._extra_bytes > self.max_queue_bytes:
             # Backpressure: when the database falls behind, the request helps write instead of
             # letting the queue (and the worker's memory) grow without bound.
             self.flush()
 
     def pending(self) -> int:
         """Predicted rows waiting to be written (a batch record counts all its rows)."""
-        return self._queued_rows
+        return len(self._queue) + self._extra_rows
 
-    def _count(self, records: list[dict[str, Any]], sign: int) -> None:
-        size = sum(map(weight, records))
-        rows = sum(r.get("rows", 1) for r in records)
+    def _count(self, batch_record: dict[str, Any], sign: int) -> None:
+        """Count a batch record in (1) or out (-1) of the queue."""
         with self._count_lock:
-            self._queued_bytes += sign * size
-            self._queued_rows += sign * rows
+            self._extra_bytes += sign * (weight(batch_record) - ROW_BYTES)
+            self._extra_rows += sign * (batch_record["rows"] - 1)
 
     def _take(self, limit: float) -> list[dict[str, Any]]:
         """Queued records from the oldest, up to `limit` bytes (at least one)."""
@@ -145,7 +148,8 @@ class HistoryWriter:
             record = self._queue.popleft()
             batch.append(record)
             size += weight(record)
-        self._count(batch, -1)
+            if "payload" in record:
+                self._count(record, -1)
         return batch
 
     # -- the background side ------------------------------------------------------------
@@ -154,7 +158,7 @@ class HistoryWriter:
         if self._thread is None or self._pid != os.getpid():
             self._pid = os.getpid()
             self._queue = deque()
-            self._queued_bytes = self._queued_rows = 0
+            self._extra_bytes = self._extra_rows = 0
             self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
             self._thread.start()
 
