@@ -715,8 +715,7 @@ def _history_rows(
             answers = [(label, None, None) for label in labels]
     # Read the job's attributes once: an ORM attribute costs more than the tuple itself.
     head = (model.manifest.name, model.manifest.version, model.sha256)
-    # One record per row: rows 1, no batch payload (see `services.batch_records`).
-    tail = (job.user_id, job.token_id, "batch", job.request_id, job.id, 1, None, None, None)
+    tail = (job.user_id, job.token_id, "batch", job.request_id, job.id)
     prefix = job.id[:20]
     return [
         (f"{prefix}{number:012x}", now, *head, row_inputs, *answer, per_row, *tail)

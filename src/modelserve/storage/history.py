@@ -62,7 +62,16 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[dict[str, Any]]) -> No
     if not rows:
         return
     if engine.dialect.name in ("sqlite", "postgresql"):
-        bulk_insert(engine, as_tuples(rows), ignore_duplicates=True)
+        # One-row records through the narrower insert (the batch columns take their
+        # defaults); each insert is idempotent, so the two need not share a transaction.
+        batches = [r for r in rows if "payload" in r]
+        if len(batches) < len(rows):
+            ones = [r for r in rows if "payload" not in r] if batches else rows
+            bulk_insert(engine, as_tuples(ones), ignore_duplicates=True)
+        if batches:
+            bulk_insert(
+                engine, batch_tuples(batches), ignore_duplicates=True, columns=BATCH_COLUMNS
+            )
         return
     table = PredictionRecord.__table__
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
@@ -342,35 +351,42 @@ BULK_COLUMNS = (
     "source",
     "request_id",
     "job_id",
-    "rows",
-    "label_counts",
-    "label_keys",
-    "payload",
 )
+# Batch records add these (one-row records leave them to their defaults: 1 row, no payload).
+BATCH_COLUMNS = (*BULK_COLUMNS, "rows", "label_counts", "label_keys", "payload")
 
 
-# Only constant names go into these texts; the values travel as parameters.
-_NAMES = ", ".join(BULK_COLUMNS)
-_QMARKS = ", ".join("?" for _ in BULK_COLUMNS)
-_FORMATS = ", ".join("%s" for _ in BULK_COLUMNS)
-INSERTS = {
-    ("sqlite", False): f"INSERT INTO predictions ({_NAMES}) VALUES ({_QMARKS})",  # noqa: S608
-    ("sqlite", True): f"INSERT OR IGNORE INTO predictions ({_NAMES}) VALUES ({_QMARKS})",  # noqa: S608
-    ("postgresql", True): (
-        f"INSERT INTO predictions ({_NAMES}) VALUES ({_FORMATS}) "  # noqa: S608
-        "ON CONFLICT (id) DO NOTHING"
-    ),
-}
+def _inserts(columns: tuple[str, ...]) -> dict[tuple[str, bool], str]:
+    # Only constant names go into these texts; the values travel as parameters.
+    names = ", ".join(columns)
+    qmarks = ", ".join("?" for _ in columns)
+    formats = ", ".join("%s" for _ in columns)
+    return {
+        ("sqlite", False): f"INSERT INTO predictions ({names}) VALUES ({qmarks})",  # noqa: S608
+        ("sqlite", True): f"INSERT OR IGNORE INTO predictions ({names}) VALUES ({qmarks})",  # noqa: S608
+        ("postgresql", True): (
+            f"INSERT INTO predictions ({names}) VALUES ({formats}) "  # noqa: S608
+            "ON CONFLICT (id) DO NOTHING"
+        ),
+    }
+
+
+INSERTS = {columns: _inserts(columns) for columns in (BULK_COLUMNS, BATCH_COLUMNS)}
 
 
 BIG_INSERT = 10_000  # rows from which a SQLite insert gets a larger page cache for its duration
 
 
 def bulk_insert(
-    engine: Engine, rows: list[tuple[Any, ...]], *, ignore_duplicates: bool = False
+    engine: Engine,
+    rows: list[tuple[Any, ...]],
+    *,
+    ignore_duplicates: bool = False,
+    columns: tuple[str, ...] = BULK_COLUMNS,
 ) -> None:
-    """Insert many history rows at driver speed: tuples in `BULK_COLUMNS` order, with the
-    JSON columns already serialised and `created_at` an aware UTC datetime.
+    """Insert many history rows at driver speed: tuples in `columns` order (`BULK_COLUMNS`,
+    or `BATCH_COLUMNS` for batch records), with the JSON columns already serialised and
+    `created_at` an aware UTC datetime.
 
     PostgreSQL takes new rows through COPY (or an executemany that skips known ids); SQLite
     through one prepared executemany. This skips SQLAlchemy's per-value type processing,
@@ -379,7 +395,7 @@ def bulk_insert(
         return
     dialect = engine.dialect.name
     if dialect == "postgresql" and not ignore_duplicates:
-        _copy_rows(engine, rows)
+        _copy_rows(engine, rows, columns)
         return
     if dialect == "sqlite":
         when = rows[0][1]
@@ -392,7 +408,7 @@ def bulk_insert(
             # default 2 MiB makes every insert wait on pages the OS already has).
             connection.exec_driver_sql("PRAGMA cache_size=-65536")
         try:
-            connection.exec_driver_sql(INSERTS[(dialect, ignore_duplicates)], rows)
+            connection.exec_driver_sql(INSERTS[columns][(dialect, ignore_duplicates)], rows)
             connection.commit()
         finally:
             if big:  # close it rather than pool a connection holding that cache
@@ -400,7 +416,7 @@ def bulk_insert(
 
 
 def as_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """History records (dicts, as the services make them) as `bulk_insert` tuples."""
+    """One-row history records (dicts, as the services make them) as `bulk_insert` tuples."""
     dumps = orjson.dumps
     return [
         (
@@ -419,12 +435,22 @@ def as_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             r["source"],
             r["request_id"],
             r.get("job_id"),
-            r.get("rows", 1),
-            None if r.get("label_counts") is None else dumps(r["label_counts"]).decode(),
-            r.get("label_keys"),
-            r.get("payload"),
         )
         for r in records
+    ]
+
+
+def batch_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Batch records as `bulk_insert` tuples in `BATCH_COLUMNS` order."""
+    return [
+        (
+            *one,
+            r["rows"],
+            None if r["label_counts"] is None else orjson.dumps(r["label_counts"]).decode(),
+            r["label_keys"],
+            r["payload"],
+        )
+        for one, r in zip(as_tuples(records), records, strict=True)
     ]
 
 
@@ -433,8 +459,8 @@ def _sqlite_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _copy_rows(engine: Engine, rows: list[tuple[Any, ...]]) -> None:
-    statement = f"COPY predictions ({', '.join(BULK_COLUMNS)}) FROM STDIN"
+def _copy_rows(engine: Engine, rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> None:
+    statement = f"COPY predictions ({', '.join(columns)}) FROM STDIN"
     with engine.begin() as connection:
         raw = connection.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
