@@ -117,6 +117,12 @@ ES = {
     "tabs": "tabuladores",
     "vertical bars": "barras verticales",
     "%(num)d record": ("%(num)d registro", "%(num)d registros"),
+    # History: batch records (a request of many rows kept as one record).
+    "%(num)d row": ("%(num)d fila", "%(num)d filas"),
+    "Labels": "Etiquetas",
+    "Rows": "Filas",
+    "Value": "Valor",
+    "Rows %(first)d–%(last)d of %(total)d": "Filas %(first)d–%(last)d de %(total)d",
     "API tokens": "Tokens de API",
     "Access": "Acceso",
     "Access of “%(name)s” saved.": "Acceso de «%(name)s» guardado.",

@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     # History durability: "async" (batched, off the request path) or "sync" (committed first).
     "HISTORY": "async",
     "HISTORY_FLUSH_INTERVAL": 0.1,
+    # A request of at least this many rows is one history record holding all its rows (a
+    # columnar payload) instead of one record per row; 0 keeps one record per row always.
+    "HISTORY_BATCH_ROWS": 100,
     # Anyone may create an account when true; otherwise admins create users.
     "SELF_REGISTRATION": False,
     # Sign-in attempts per client address (Flask-Limiter syntax).

@@ -47,6 +47,7 @@ def register_database(app: Flask) -> None:
         mode=str(app.config["HISTORY"]),
         spool_dir=Path(app.instance_path) / "spool",
         flush_interval=float(app.config["HISTORY_FLUSH_INTERVAL"]),
+        batch_rows=int(app.config["HISTORY_BATCH_ROWS"]),
     )
     writer.recover_orphans()
     app.extensions["modelserve.history"] = writer

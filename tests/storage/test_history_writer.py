@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from modelserve.storage.history import HistoryUnavailableError, HistoryWriter
+from modelserve.storage.history import ROW_BYTES, HistoryUnavailableError, HistoryWriter
 from modelserve.storage.tables import Base, PredictionRecord, new_record_id, utcnow
 
 
@@ -141,10 +141,69 @@ def test_a_live_processs_spool_is_left_to_it(engine, tmp_path: Path) -> None:
 
 def test_a_queue_over_its_bound_is_written_by_the_caller(engine, tmp_path: Path) -> None:
     writer = HistoryWriter(
-        lambda: engine, mode="async", spool_dir=tmp_path, flush_interval=60, max_queue=100
+        lambda: engine,
+        mode="async",
+        spool_dir=tmp_path,
+        flush_interval=60,
+        max_queue_bytes=100 * ROW_BYTES,
     )
     writer.record(rows(60))
     assert writer.pending() == 60  # under the bound: queued for the background thread
     writer.record(rows(60))
     assert writer.pending() == 0 and count(engine) == 120
+    writer.close()
+
+
+def batch_record(n: int) -> dict:
+    """A batch record as `services.predictions.batch_record` makes it (payload: any bytes)."""
+    return {
+        **rows(1)[0],
+        "inputs": {},
+        "label": None,
+        "probabilities": None,
+        "rows": n,
+        "label_counts": {"Aprobado": n - 1, "Suspendido": 1},
+        "label_keys": "\nAprobado\nSuspendido\n",
+        "payload": bytes(range(256)) * (n // 8),
+    }
+
+
+def stored_batches(engine) -> list[tuple]:
+    columns = (PredictionRecord.id, PredictionRecord.rows, PredictionRecord.label_counts)
+    with engine.connect() as connection:
+        found = connection.execute(select(*columns, PredictionRecord.payload)).all()
+    return [tuple(r) for r in found]
+
+
+def test_a_batch_record_is_spooled_while_down_and_replayed_once(engine, tmp_path: Path) -> None:
+    switch = Switchable(engine)
+    spool = tmp_path / "spool"
+    writer = HistoryWriter(switch, mode="async", spool_dir=spool, flush_interval=60)
+    record = batch_record(10_000)
+    switch.down = True
+    writer.record([record, *rows(2)])
+    assert writer.pending() == 10_002
+    writer.flush()
+    assert writer.database_down and writer.pending() == 0 and count(engine) == 0
+    switch.down = False
+    writer.record([record])  # the same record again: a retried write
+    writer.flush()
+    assert count(engine) == 3 and list(spool.iterdir()) == []
+    [stored] = [r for r in stored_batches(engine) if r[1] > 1]
+    assert stored == (record["id"], 10_000, record["label_counts"], record["payload"])
+    writer.close()
+
+
+def test_the_queue_bound_counts_a_batch_records_bytes(engine, tmp_path: Path) -> None:
+    writer = HistoryWriter(
+        lambda: engine,
+        mode="async",
+        spool_dir=tmp_path,
+        flush_interval=60,
+        max_queue_bytes=100 * ROW_BYTES,
+    )
+    writer.record([batch_record(80)])  # 80 rows, 2.5 kB of payload: well under the bound
+    assert writer.pending() == 80
+    writer.record([batch_record(8_000)])  # 256 kB: over it, so the caller writes
+    assert writer.pending() == 0 and count(engine) == 2
     writer.close()

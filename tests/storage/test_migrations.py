@@ -36,7 +36,7 @@ def test_flask_db_upgrade_works_as_flask_users_expect(tmp_path, monkeypatch) -> 
     assert (tmp_path / "i" / "modelserve.db").is_file()
     with sqlite3.connect(tmp_path / "i" / "modelserve.db") as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            ("0002",)
+            ("0003",)
         ]
 
 
@@ -47,4 +47,39 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:
         assert pragma("PRAGMA journal_mode").scalar() == "wal"
         assert pragma("PRAGMA foreign_keys").scalar() == 1
         assert pragma("PRAGMA busy_timeout").scalar() == 10000
+        db.engine.dispose()
+
+
+def test_records_kept_before_batch_records_read_as_one_row_each(tmp_path, database_url) -> None:
+    from flask_migrate import upgrade as alembic_upgrade
+    from sqlalchemy import text
+
+    from modelserve.database import MIGRATIONS, configure_migrations
+    from modelserve.storage.tables import PredictionRecord
+
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path / "i"), "DATABASE_URL": database_url, "LOAD_MODELS": False}
+    )
+    with app.app_context():
+        configure_migrations(app)
+        alembic_upgrade(directory=str(MIGRATIONS), revision="0002")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO predictions (id, created_at, model, version, inputs, latency_ms,"
+                    " source, request_id) VALUES ('old', :now, 'exam', '1', '{}', 1, 'api', 'r')"
+                ),
+                {"now": "2026-01-01 00:00:00.000000"},
+            )
+        db.engine.dispose()
+    upgrade(app)
+    with app.app_context():
+        record = db.session.get(PredictionRecord, "old")
+        assert (record.rows, record.is_batch, record.label_counts, record.payload) == (
+            1,
+            False,
+            None,
+            None,
+        )
+        db.session.close()
         db.engine.dispose()

@@ -40,4 +40,13 @@ def history_page() -> ResponseReturnValue:
 
 @bp.get("/history/<record_id>")
 def history_record(record_id: str) -> ResponseReturnValue:
-    return jsonify(history.as_dict(history.get(db.session, _viewer(), record_id)))
+    """A record; a batch record with a page (`?page=`) of its rows, each as the API answered."""
+    record = history.get(db.session, _viewer(), record_id)
+    body = history.as_dict(record)
+    if record.is_batch:
+        rows = history.rows_page(record, request.args.get("page", 1, type=int) or 1)
+        body["page"], body["pages"] = rows.number, rows.pages
+        body["predictions"] = [
+            {"row": index, "inputs": inputs, **answer} for index, inputs, answer in rows.rows
+        ]
+    return jsonify(body)

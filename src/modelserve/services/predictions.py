@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from ..runtime.registry import LoadedModel, Registry
 from ..runtime.schema import Columns, InputSchema
 from ..storage.history import HistoryUnavailableError
 from ..storage.tables import new_record_id, utcnow
+from . import batch_records
 from .answers import Preformatted, answers_json, rows_json
 from .logfields import log_fields
 
@@ -68,7 +70,10 @@ class Gate(Protocol):
 
 
 class Recorder(Protocol):
-    """Keeps the history records of finished predictions."""
+    """Keeps the history records of finished predictions. A request of `batch_rows` rows or
+    more (when it is not 0) is handed over as one batch record."""
+
+    batch_rows: int
 
     def record(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -98,7 +103,7 @@ def predict(
         prediction = registry.run(model, columns)
         outcome = Outcome(model, columns, prediction, (time.perf_counter() - started) * 1000)
         if recorder is not None:
-            recorder.record(history_rows(outcome, caller))
+            recorder.record(history_rows(outcome, caller, recorder.batch_rows))
     return outcome
 
 
@@ -110,31 +115,59 @@ def _validate(
     return model.schema.validate(rows)
 
 
-def history_rows(outcome: Outcome, caller: Caller) -> list[dict[str, Any]]:
-    """One history record per predicted row, with its id made now (replays never duplicate)."""
-    manifest = outcome.model.manifest
+def history_rows(outcome: Outcome, caller: Caller, batch_rows: int = 0) -> list[dict[str, Any]]:
+    """The history records of a prediction, with their ids made now (replays never duplicate):
+    one per predicted row, or one batch record for a request of `batch_rows` rows or more."""
+    n_rows = outcome.columns.n_rows
+    if batch_rows and n_rows >= batch_rows:
+        return [batch_record(outcome, caller)]
     now = utcnow()
-    latency = outcome.latency_ms / max(len(outcome.rows), 1)
+    latency = outcome.latency_ms / max(n_rows, 1)
     return [
-        {
-            "id": new_record_id(),
-            "created_at": now,
-            "model": manifest.name,
-            "version": manifest.version,
-            "sha256": outcome.model.sha256,
-            "inputs": {k: _json_value(v) for k, v in row.items()},
-            "label": None if "label" not in answer else str(answer["label"]),
-            "probabilities": answer.get("probabilities"),
-            "value": answer.get("value"),
-            "latency_ms": latency,
-            "user_id": caller.user_id,
-            "token_id": caller.token_id,
-            "source": caller.source,
-            "request_id": caller.request_id,
-            "job_id": caller.job_id,
-        }
+        _record(outcome, caller, now, {k: _json_value(v) for k, v in row.items()}, answer, latency)
         for row, answer in zip(outcome.rows, outcome.answers, strict=True)
     ]
+
+
+def batch_record(outcome: Outcome, caller: Caller) -> dict[str, Any]:
+    """One record for every row of the request: counts in columns, the rows in a columnar
+    payload built from the validated columns and the numpy answer (no per-row objects)."""
+    counts = batch_records.label_counts(outcome.prediction)
+    # The request's whole latency; `inputs` is {} and the answer columns empty.
+    record = _record(outcome, caller, utcnow(), {}, {}, outcome.latency_ms)
+    record["rows"] = outcome.columns.n_rows
+    record["label_counts"] = counts
+    record["label_keys"] = None if counts is None else batch_records.label_keys(counts)
+    record["payload"] = batch_records.encode(outcome.columns, outcome.prediction)
+    return record
+
+
+def _record(
+    outcome: Outcome,
+    caller: Caller,
+    now: datetime,
+    inputs: dict[str, Any],
+    answer: dict[str, Any],
+    latency_ms: float,
+) -> dict[str, Any]:
+    manifest = outcome.model.manifest
+    return {
+        "id": new_record_id(),
+        "created_at": now,
+        "model": manifest.name,
+        "version": manifest.version,
+        "sha256": outcome.model.sha256,
+        "inputs": inputs,
+        "label": None if "label" not in answer else str(answer["label"]),
+        "probabilities": answer.get("probabilities"),
+        "value": answer.get("value"),
+        "latency_ms": latency_ms,
+        "user_id": caller.user_id,
+        "token_id": caller.token_id,
+        "source": caller.source,
+        "request_id": caller.request_id,
+        "job_id": caller.job_id,
+    }
 
 
 def _json_value(value: Any) -> Any:

@@ -9,11 +9,16 @@
 
 Records carry their primary key from the moment the prediction is made, and every write is
 an insert that ignores existing keys, so a replayed spool can never duplicate a row.
+
+The queue is bounded in bytes, not records: a one-row record counts `ROW_BYTES` (about what
+it holds in memory), a batch record (a request of many rows in one record) that plus its
+payload. Inserts are cut at `max_batch_bytes` the same way.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import logging
 import os
@@ -21,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,15 @@ from .tables import PredictionRecord
 log = logging.getLogger("modelserve.history")
 MODES = ("async", "sync")
 _writers: weakref.WeakSet[HistoryWriter] = weakref.WeakSet()
+# What a queued one-row record holds in memory, roughly (a dict of 15 fields, its inputs and
+# probabilities): the unit the queue and insert bounds count in.
+ROW_BYTES = 1000
+
+
+def weight(record: dict[str, Any]) -> int:
+    """The bytes a queued record is counted as."""
+    payload = record.get("payload")
+    return ROW_BYTES if payload is None else ROW_BYTES + len(payload)
 
 
 class HistoryUnavailableError(Exception):
@@ -48,7 +62,16 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[dict[str, Any]]) -> No
     if not rows:
         return
     if engine.dialect.name in ("sqlite", "postgresql"):
-        bulk_insert(engine, as_tuples(rows), ignore_duplicates=True)
+        # One-row records through the narrower insert (the batch columns take their
+        # defaults); each insert is idempotent, so the two need not share a transaction.
+        batches = [r for r in rows if "payload" in r]
+        if len(batches) < len(rows):
+            ones = [r for r in rows if "payload" not in r] if batches else rows
+            bulk_insert(engine, as_tuples(ones), ignore_duplicates=True)
+        if batches:
+            bulk_insert(
+                engine, batch_tuples(batches), ignore_duplicates=True, columns=BATCH_COLUMNS
+            )
         return
     table = PredictionRecord.__table__
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
@@ -67,8 +90,9 @@ class HistoryWriter:
         mode: str,
         spool_dir: Path,
         flush_interval: float = 0.1,
-        max_batch: int = 5000,
-        max_queue: int = 50_000,
+        max_batch_bytes: int = 5000 * ROW_BYTES,
+        max_queue_bytes: int = 50_000 * ROW_BYTES,
+        batch_rows: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"history mode must be one of {', '.join(MODES)}")
@@ -76,9 +100,18 @@ class HistoryWriter:
         self.mode = mode
         self.spool_dir = spool_dir
         self.flush_interval = flush_interval
-        self.max_batch = max_batch
-        self.max_queue = max_queue
+        self.max_batch_bytes = max_batch_bytes
+        self.max_queue_bytes = max_queue_bytes
+        # Requests of at least this many rows (0: never; at least 2, so a record of one row
+        # is never a batch record) are recorded as one batch record; read by
+        # `services.predictions`, which builds the records.
+        self.batch_rows = max(batch_rows, 2) if batch_rows > 0 else 0
         self._queue: deque[dict[str, Any]] = deque()
+        # Batch records' payload bytes and rows beyond their one queue slot (one-row records
+        # are counted by the queue's length, so the common case takes no lock).
+        self._count_lock = threading.Lock()
+        self._extra_bytes = 0
+        self._extra_rows = 0
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -97,14 +130,36 @@ class HistoryWriter:
                 raise HistoryUnavailableError(str(exc.orig or exc)) from None
             return
         self._ensure_thread()
+        for record in rows:
+            if "payload" in record:
+                self._count(record, 1)
         self._queue.extend(rows)
-        if len(self._queue) > self.max_queue:
+        if len(self._queue) * ROW_BYTES + self._extra_bytes > self.max_queue_bytes:
             # Backpressure: when the database falls behind, the request helps write instead of
             # letting the queue (and the worker's memory) grow without bound.
             self.flush()
 
     def pending(self) -> int:
-        return len(self._queue)
+        """Predicted rows waiting to be written (a batch record counts all its rows)."""
+        return len(self._queue) + self._extra_rows
+
+    def _count(self, batch_record: dict[str, Any], sign: int) -> None:
+        """Count a batch record in (1) or out (-1) of the queue."""
+        with self._count_lock:
+            self._extra_bytes += sign * (weight(batch_record) - ROW_BYTES)
+            self._extra_rows += sign * (batch_record["rows"] - 1)
+
+    def _take(self, limit: float) -> list[dict[str, Any]]:
+        """Queued records from the oldest, up to `limit` bytes (at least one)."""
+        batch: list[dict[str, Any]] = []
+        size = 0
+        while self._queue and (not batch or size < limit):
+            record = self._queue.popleft()
+            batch.append(record)
+            size += weight(record)
+            if "payload" in record:
+                self._count(record, -1)
+        return batch
 
     # -- the background side ------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -112,6 +167,7 @@ class HistoryWriter:
         if self._thread is None or self._pid != os.getpid():
             self._pid = os.getpid()
             self._queue = deque()
+            self._extra_bytes = self._extra_rows = 0
             self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
             self._thread.start()
 
@@ -132,10 +188,7 @@ class HistoryWriter:
         with self._flush_lock:
             if self._replay_spool():
                 while self._queue:
-                    batch = [
-                        self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))
-                    ]
-                    if not self._write_or_spool(batch):
+                    if not self._write_or_spool(self._take(self.max_batch_bytes)):
                         break
             self._spool_rest()
 
@@ -153,8 +206,7 @@ class HistoryWriter:
 
     def _spool_rest(self) -> None:
         if self.database_down and self._queue:
-            rest = [self._queue.popleft() for _ in range(len(self._queue))]
-            self._spool(rest)
+            self._spool(self._take(float("inf")))
 
     def _mark_down(self, exc: Exception) -> None:
         if not self.database_down:
@@ -192,23 +244,39 @@ class HistoryWriter:
         return True
 
     def _replay_file(self, claimed: Path) -> bool:
-        rows = [
-            _decode(json.loads(line)) for line in claimed.read_text("utf-8").splitlines() if line
-        ]
-        for start in range(0, len(rows), self.max_batch):
-            try:
-                insert_ignoring_duplicates(self._engine(), rows[start : start + self.max_batch])
-            except SQLAlchemyError as exc:
-                self._mark_down(exc)
-                # Back under a fresh name: the original may already exist again.
-                claimed.rename(
-                    claimed.with_name(f"history-{os.getpid()}-retry-{time.time_ns()}.jsonl")
-                )
-                return False
+        replayed = 0
+        try:
+            for batch in self._spooled(claimed):
+                insert_ignoring_duplicates(self._engine(), batch)
+                replayed += len(batch)
+        except SQLAlchemyError as exc:
+            self._mark_down(exc)
+            # Back under a fresh name: the original may already exist again. The records
+            # already written are skipped by id when it is replayed.
+            claimed.rename(claimed.with_name(f"history-{os.getpid()}-retry-{time.time_ns()}.jsonl"))
+            return False
         claimed.unlink()
-        log.info("replayed %d spooled history records", len(rows))
+        log.info("replayed %d spooled history records", replayed)
         self.database_down = False
         return True
+
+    def _spooled(self, path: Path) -> Iterator[list[dict[str, Any]]]:
+        """A spool file's records in insert batches, read a line at a time (a long outage's
+        spool may not fit in memory at once)."""
+        batch: list[dict[str, Any]] = []
+        size = 0
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                record = _decode(json.loads(line))
+                batch.append(record)
+                size += weight(record)
+                if size >= self.max_batch_bytes:
+                    yield batch
+                    batch, size = [], 0
+        if batch:
+            yield batch
 
     def recover_orphans(self) -> None:
         """Spool files claimed by a process that died mid-replay go back to the queue."""
@@ -253,14 +321,18 @@ def _replayable_by_me(path: Path) -> bool:
 def _encode(value: object) -> object:
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode("ascii")}
     raise TypeError(f"cannot spool {type(value).__name__}")
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: datetime.fromisoformat(v["$dt"]) if isinstance(v, dict) and "$dt" in v else v
-        for k, v in row.items()
-    }
+    """A spooled record back; only `created_at` and `payload` were encoded (a class or input
+    named "$dt" elsewhere stays what it was)."""
+    row["created_at"] = datetime.fromisoformat(row["created_at"]["$dt"])
+    if row.get("payload") is not None:
+        row["payload"] = base64.b64decode(row["payload"]["$b64"])
+    return row
 
 
 BULK_COLUMNS = (
@@ -280,30 +352,41 @@ BULK_COLUMNS = (
     "request_id",
     "job_id",
 )
+# Batch records add these (one-row records leave them to their defaults: 1 row, no payload).
+BATCH_COLUMNS = (*BULK_COLUMNS, "rows", "label_counts", "label_keys", "payload")
 
 
-# Only constant names go into these texts; the values travel as parameters.
-_NAMES = ", ".join(BULK_COLUMNS)
-_QMARKS = ", ".join("?" for _ in BULK_COLUMNS)
-_FORMATS = ", ".join("%s" for _ in BULK_COLUMNS)
-INSERTS = {
-    ("sqlite", False): f"INSERT INTO predictions ({_NAMES}) VALUES ({_QMARKS})",  # noqa: S608
-    ("sqlite", True): f"INSERT OR IGNORE INTO predictions ({_NAMES}) VALUES ({_QMARKS})",  # noqa: S608
-    ("postgresql", True): (
-        f"INSERT INTO predictions ({_NAMES}) VALUES ({_FORMATS}) "  # noqa: S608
-        "ON CONFLICT (id) DO NOTHING"
-    ),
-}
+def _inserts(columns: tuple[str, ...]) -> dict[tuple[str, bool], str]:
+    # Only constant names go into these texts; the values travel as parameters.
+    names = ", ".join(columns)
+    qmarks = ", ".join("?" for _ in columns)
+    formats = ", ".join("%s" for _ in columns)
+    return {
+        ("sqlite", False): f"INSERT INTO predictions ({names}) VALUES ({qmarks})",  # noqa: S608
+        ("sqlite", True): f"INSERT OR IGNORE INTO predictions ({names}) VALUES ({qmarks})",  # noqa: S608
+        ("postgresql", True): (
+            f"INSERT INTO predictions ({names}) VALUES ({formats}) "  # noqa: S608
+            "ON CONFLICT (id) DO NOTHING"
+        ),
+    }
+
+
+INSERTS = {columns: _inserts(columns) for columns in (BULK_COLUMNS, BATCH_COLUMNS)}
 
 
 BIG_INSERT = 10_000  # rows from which a SQLite insert gets a larger page cache for its duration
 
 
 def bulk_insert(
-    engine: Engine, rows: list[tuple[Any, ...]], *, ignore_duplicates: bool = False
+    engine: Engine,
+    rows: list[tuple[Any, ...]],
+    *,
+    ignore_duplicates: bool = False,
+    columns: tuple[str, ...] = BULK_COLUMNS,
 ) -> None:
-    """Insert many history rows at driver speed: tuples in `BULK_COLUMNS` order, with the
-    JSON columns already serialised and `created_at` an aware UTC datetime.
+    """Insert many history rows at driver speed: tuples in `columns` order (`BULK_COLUMNS`,
+    or `BATCH_COLUMNS` for batch records), with the JSON columns already serialised and
+    `created_at` an aware UTC datetime.
 
     PostgreSQL takes new rows through COPY (or an executemany that skips known ids); SQLite
     through one prepared executemany. This skips SQLAlchemy's per-value type processing,
@@ -312,7 +395,7 @@ def bulk_insert(
         return
     dialect = engine.dialect.name
     if dialect == "postgresql" and not ignore_duplicates:
-        _copy_rows(engine, rows)
+        _copy_rows(engine, rows, columns)
         return
     if dialect == "sqlite":
         when = rows[0][1]
@@ -325,7 +408,7 @@ def bulk_insert(
             # default 2 MiB makes every insert wait on pages the OS already has).
             connection.exec_driver_sql("PRAGMA cache_size=-65536")
         try:
-            connection.exec_driver_sql(INSERTS[(dialect, ignore_duplicates)], rows)
+            connection.exec_driver_sql(INSERTS[columns][(dialect, ignore_duplicates)], rows)
             connection.commit()
         finally:
             if big:  # close it rather than pool a connection holding that cache
@@ -333,7 +416,7 @@ def bulk_insert(
 
 
 def as_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """History records (dicts, as the services make them) as `bulk_insert` tuples."""
+    """One-row history records (dicts, as the services make them) as `bulk_insert` tuples."""
     dumps = orjson.dumps
     return [
         (
@@ -357,13 +440,27 @@ def as_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     ]
 
 
+def batch_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Batch records as `bulk_insert` tuples in `BATCH_COLUMNS` order."""
+    return [
+        (
+            *one,
+            r["rows"],
+            None if r["label_counts"] is None else orjson.dumps(r["label_counts"]).decode(),
+            r["label_keys"],
+            r["payload"],
+        )
+        for one, r in zip(as_tuples(records), records, strict=True)
+    ]
+
+
 def _sqlite_time(moment: datetime) -> str:
     """The text SQLAlchemy's DateTime stores on SQLite."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _copy_rows(engine: Engine, rows: list[tuple[Any, ...]]) -> None:
-    statement = f"COPY predictions ({', '.join(BULK_COLUMNS)}) FROM STDIN"
+def _copy_rows(engine: Engine, rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> None:
+    statement = f"COPY predictions ({', '.join(columns)}) FROM STDIN"
     with engine.begin() as connection:
         raw = connection.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]

@@ -8,7 +8,17 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -109,7 +119,13 @@ class ApiToken(Base):
 
 
 class PredictionRecord(Base):
-    """One predicted row: what went in, what came out, who asked, through which door."""
+    """What went in, what came out, who asked, through which door.
+
+    Usually one predicted row. A request of many rows (`HISTORY_BATCH_ROWS` or more, never
+    fewer than 2) is one *batch record*: `rows` says how many, `label_counts` how many rows
+    got each label, `label_keys` lists those labels for the label filter, and `payload` holds
+    every row's inputs and answer (`services.batch_records`); `inputs` is then `{}` and
+    `label`, `probabilities` and `value` are empty."""
 
     __tablename__ = "predictions"
     __table_args__ = (
@@ -134,8 +150,19 @@ class PredictionRecord(Base):
     source: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str] = mapped_column(String(128))
     job_id: Mapped[str | None] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(default=1, server_default="1")
+    label_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    # Each distinct label on its own line (escaped): `LIKE '%\n<label>\n%'` finds a batch
+    # record by any of its labels on every database, without JSON path functions.
+    label_keys: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     user: Mapped[User | None] = relationship()
+
+    @property
+    def is_batch(self) -> bool:
+        """A batch record (its rows are in `payload`); one-row records have `rows` 1."""
+        return self.rows > 1
 
 
 class ModelAccess(Base):

@@ -67,7 +67,10 @@ def history_detail(record_id: str) -> ResponseReturnValue:
         record = history.get(db.session, _viewer(), record_id)
     except history.RecordNotFoundError:
         abort(404)
-    return render_template("history/detail.html", record=record)
+    rows = None
+    if record.is_batch:
+        rows = history.rows_page(record, request.args.get("page", 1, type=int) or 1)
+    return render_template("history/detail.html", record=record, rows=rows)
 
 
 @bp.get("/history/export.<fmt>")
@@ -76,8 +79,8 @@ def history_export(fmt: str) -> ResponseReturnValue:
     if fmt not in ("csv", "jsonl"):
         abort(404)
     _, filters = _filters()
-    records = history.export(db.session, _viewer(), filters)
-    lines = history.csv_lines(records) if fmt == "csv" else history.jsonl_lines(records)
+    rows = history.export_rows(history.export(db.session, _viewer(), filters), filters.label)
+    lines = history.csv_lines(rows) if fmt == "csv" else history.jsonl_lines(rows)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     return Response(

@@ -1,0 +1,163 @@
+"""Batch records: a request of many rows kept as one history record.
+
+The payload is JSON (orjson) of columns, never pickle::
+
+    {"format": 1, "rows": n, "names": [feature, ...], "inputs": [column, ...],
+     "labels": [label per row] | null, "classes": [class, ...] | null,
+     "probabilities": [column, ...one per class] | null, "values": column | null}
+
+A column is a JSON list of the row values, or, for a float64 array, ``{"f8": base64}`` of its
+little-endian bytes: exact to the bit and ~3x cheaper to write than float texts (a 10,000-row
+request of two inputs and two classes: ~0.1 µs a row instead of 0.27). A missing optional
+numeric input (NaN, or null in a list) reads back as None, as one-row records keep it.
+`label_counts` and `label_keys` go in their own columns so the history list and its label
+filter never open a payload. Built from the validated columns and the numpy answer: no
+per-row dictionaries (`BatchRows.row` makes them when a reader asks for a row).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..runtime.predictor import Prediction
+from ..runtime.schema import Columns
+
+FORMAT = 1
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def encode(columns: Columns, prediction: Prediction) -> bytes:
+    """Every row's inputs and answer, column by column."""
+    body: dict[str, Any] = {
+        "format": FORMAT,
+        "rows": columns.n_rows,
+        "names": columns.names,
+        "inputs": _input_columns(columns),
+        "labels": None,
+        "classes": None,
+        "probabilities": None,
+        "values": None,
+    }
+    if prediction.values is not None:
+        body["values"] = _column(np.asarray(prediction.values, dtype=np.float64))
+    else:
+        body["labels"] = _labels(prediction)
+        body["classes"] = [str(c) for c in prediction.classes]
+        if prediction.probabilities is not None:
+            probabilities = np.asarray(prediction.probabilities, dtype=np.float64)
+            body["probabilities"] = [_column(p) for p in probabilities.T]
+    return orjson.dumps(body, option=_NUMPY)
+
+
+def _input_columns(columns: Columns) -> list[Any]:
+    matrix = columns.matrix  # rows x features, when the bulk check made it
+    if matrix is not None and matrix.dtype == np.float64:
+        return [_column(column) for column in matrix.T]
+    return [_column(column) for column in columns.values]
+
+
+def _column(values: Sequence[Any] | np.ndarray) -> Any:
+    if isinstance(values, np.ndarray):
+        if values.dtype == np.float64:
+            raw = np.ascontiguousarray(values, dtype="<f8").tobytes()
+            return {"f8": base64.b64encode(raw).decode("ascii")}
+        if values.dtype.kind in "iub":
+            return np.ascontiguousarray(values)
+        return values.tolist()
+    return values
+
+
+def _read_column(column: Any) -> list[Any]:
+    if not isinstance(column, dict):
+        return column
+    array = np.frombuffer(base64.b64decode(column["f8"]), dtype="<f8")
+    values: list[Any] = array.tolist()
+    if np.isnan(array).any():
+        values = [None if math.isnan(v) else v for v in values]
+    return values
+
+
+def _labels(prediction: Prediction) -> list[Any]:
+    labels = prediction.labels
+    return labels.tolist() if isinstance(labels, np.ndarray) else labels
+
+
+def label_counts(prediction: Prediction) -> dict[str, int] | None:
+    """How many rows got each label (most frequent first); None for a regression."""
+    if prediction.values is not None:
+        return None
+    labels = _labels(prediction)
+    classes = prediction.classes
+    if len(classes) <= 16:  # one C-level pass per class beats hashing every label
+        counts = Counter({c: labels.count(c) for c in classes})
+        if counts.total() != len(labels):  # a label that is not a class: count them all
+            counts = Counter(labels)
+    else:
+        counts = Counter(labels)
+    return {str(label): n for label, n in counts.most_common() if n}
+
+
+def label_keys(labels: Iterable[str]) -> str:
+    """The searchable text of a record's labels: each one escaped, on its own line."""
+    return "\n" + "".join(f"{_escape(label)}\n" for label in labels)
+
+
+def label_key(label: str) -> str:
+    """What `label_keys` holds for one label (a record has it iff its text contains this)."""
+    return f"\n{_escape(label)}\n"
+
+
+def _escape(label: str) -> str:
+    # Injective and newline-free: a match of "\n<key>\n" can only be one whole label.
+    return label.replace("%", "%25").replace("\n", "%0A")
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """A decoded payload: its rows one by one, as one-row records hold them."""
+
+    n_rows: int
+    names: list[str]
+    inputs: list[list[Any]]
+    labels: list[Any] | None
+    classes: list[str] | None
+    probabilities: list[list[float]] | None
+    values: list[float] | None
+
+    def row(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(inputs, answer) of one row; the answer exactly as the API gave it."""
+        inputs = {name: column[index] for name, column in zip(self.names, self.inputs, strict=True)}
+        if self.values is not None:
+            return inputs, {"value": self.values[index]}
+        assert self.labels is not None and self.classes is not None
+        answer: dict[str, Any] = {"label": self.labels[index]}
+        if self.probabilities is not None:
+            answer["probabilities"] = {
+                key: column[index]
+                for key, column in zip(self.classes, self.probabilities, strict=True)
+            }
+        return inputs, answer
+
+
+def decode(payload: bytes) -> BatchRows:
+    body = orjson.loads(payload)
+    if body.get("format") != FORMAT:
+        raise ValueError(f"unknown batch record format {body.get('format')!r}")
+    probabilities = body["probabilities"]
+    return BatchRows(
+        n_rows=body["rows"],
+        names=body["names"],
+        inputs=[_read_column(column) for column in body["inputs"]],
+        labels=body["labels"],
+        classes=body["classes"],
+        probabilities=None if probabilities is None else [_read_column(p) for p in probabilities],
+        values=None if body["values"] is None else _read_column(body["values"]),
+    )
