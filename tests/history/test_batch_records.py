@@ -259,6 +259,15 @@ def test_the_payload_round_trips_text_missing_values_and_regressions() -> None:
     }
 
 
+def test_a_label_json_cannot_carry_exactly_is_kept_as_its_text() -> None:
+    columns = Columns(["x"], [np.array([1.0, 2.0])], 2)
+    huge = 2**70
+    prediction = Prediction([huge, 1], [huge, 1], probabilities=np.array([[0.6, 0.4]] * 2))
+    stored = batch_records.decode(batch_records.encode(columns, prediction))
+    assert [stored.row(i)[1]["label"] for i in range(2)] == [str(huge), "1"]
+    assert batch_records.label_counts(prediction) == {str(huge): 1, "1": 1}
+
+
 def test_label_keys_match_whole_labels_only() -> None:
     keys = batch_records.label_keys(["a\nb", "50%", "x"])
     assert batch_records.label_key("a\nb") in keys and batch_records.label_key("50%") in keys

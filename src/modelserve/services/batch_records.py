@@ -54,7 +54,15 @@ def encode(columns: Columns, prediction: Prediction) -> bytes:
         if prediction.probabilities is not None:
             probabilities = np.asarray(prediction.probabilities, dtype=np.float64)
             body["probabilities"] = [_column(p) for p in probabilities.T]
-    return orjson.dumps(body, option=_NUMPY)
+    try:
+        return orjson.dumps(body, option=_NUMPY)
+    except TypeError:
+        if body["labels"] is None:
+            raise
+        # A label JSON cannot carry exactly (an integer beyond 64 bits): keep its text, as a
+        # one-row record keeps every label.
+        body["labels"] = [str(label) for label in body["labels"]]
+        return orjson.dumps(body, option=_NUMPY)
 
 
 def _input_columns(columns: Columns) -> list[Any]:
