@@ -266,3 +266,17 @@ def test_the_lane_stays_off_where_it_cannot_be_proved_equivalent(make_app, tmp_p
     app.before_request_funcs["api"].pop()
     app.after_request_funcs.setdefault(None, []).append(lambda response: response)
     assert not lane_is_safe(app)
+
+
+def test_the_lane_reads_the_access_levels_again_when_they_are_due(
+    apps: tuple[Flask, Flask],
+) -> None:
+    on, off = apps
+    assert post(on, EXAM, {"json": ROW}).status_code == 200
+    for app in (on, off):
+        with app.app_context():
+            access.set_level(db.session, "exam", "signed-in")
+        app.extensions["modelserve.gate"].forget()  # as if the cache had expired
+    got, expected = post(on, EXAM, {"json": ROW}), post(off, EXAM, {"json": ROW})
+    assert got.status_code == expected.status_code == 401
+    assert seen(got, None) == seen(expected, None)
