@@ -140,8 +140,7 @@ class FastLane:
         # Flask-Login's remember-cookie hook causes by reading the (empty) session on every
         # request (`sessions.save_session`).
         headers = [
-            (key, str(len(body)) if key == "Content-Length" else value)
-            for key, value in self._head
+            (key, str(len(body)) if key == "Content-Length" else value) for key, value in self._head
         ]
         headers += common_headers(rid)
         headers.append(("Vary", "Cookie"))
