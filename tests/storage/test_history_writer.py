@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from modelserve.storage.history import HistoryUnavailableError, HistoryWriter
+from modelserve.storage.history import HistoryUnavailableError, HistoryWriter, _sqlite_time
 from modelserve.storage.tables import Base, PredictionRecord, new_record_id, utcnow
 
 
@@ -148,3 +149,13 @@ def test_a_queue_over_its_bound_is_written_by_the_caller(engine, tmp_path: Path)
     writer.record(rows(60))
     assert writer.pending() == 0 and count(engine) == 120
     writer.close()
+
+
+def test_sqlite_times_are_the_text_sqlalchemy_stores() -> None:
+    now = datetime.now(UTC)
+    moments = [now, now.replace(microsecond=0), now.replace(microsecond=999_999)]
+    moments += [m.astimezone(timezone(timedelta(hours=-5, minutes=-30))) for m in moments]
+    moments += [m + timedelta(seconds=1) for m in moments]
+    for moment in moments:
+        expected = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        assert _sqlite_time(moment) == expected
