@@ -1,25 +1,26 @@
-"""A WSGI fast lane for the success path of `POST /api/v1/models/<name>/predict`.
+"""A WSGI fast lane for `POST /api/v1/models/<name>/predict`.
 
 Flask's request context, session, Babel, CSRF and login hooks cost more CPU than the
 prediction itself. The lane answers a request without them only when it can prove the Flask
-path would give the same answer: POST to the exact path, an `application/json` body within
-`MAX_CONTENT_LENGTH` (with a Content-Length, no chunked encoding), no `Authorization` header
-(token holders take the Flask path, which verifies the token), no `Cookie` header (so no
-session or remember cookie could be read or refreshed), a model
-that exists and whose effective access level (manifest or admin override) is `public`, at
-most `MAX_ROWS` rows, a body orjson parses into rows that the model's schema accepts. Every
-check runs before anything with side effects; a request that fails one goes to Flask with
-its body re-wrapped, unchanged. The lane is installed only when the request hooks Flask
-would run are the known ones (`KNOWN_HOOKS`): with CORS on (Flask-CORS answers even requests
-without an Origin with its headers), app-wide rate limits, or any hook added later, every
-request goes to Flask.
+view would hand the service the same rows for the same caller: POST to the exact path, an
+`application/json` body within `MAX_CONTENT_LENGTH` (with a Content-Length, no chunked
+encoding), no `Authorization` header (token holders take the Flask path, which verifies the
+token), no `Cookie` header (so no session or remember cookie could be read or refreshed), a
+model that exists and whose effective access level (manifest or admin override) is
+`public`, at most `MAX_ROWS` rows, a body orjson parses into rows. Every check runs before
+anything with side effects; a request that fails one goes to Flask with its body
+re-wrapped, unchanged. The lane is installed only when the request hooks Flask would run are
+the known ones (`KNOWN_HOOKS`): with CORS on (Flask-CORS answers even requests without an
+Origin with its headers), app-wide rate limits, or any hook added later, every request goes
+to Flask.
 
 Then the lane calls the same service with the same anonymous `Caller` that
 `context.caller("api")` builds (request id, `LOG_INPUTS`, metrics), so history, the log line
-and metrics are the Flask path's. An error after that point (deadline, overload, database
-down) is answered by Flask's own error handlers in a request context built from the same
-environ, so every error body stays the same. The success response carries the body and
-headers the Flask path gives (`app.json.response` plus `register_hooks`' headers).
+and metrics are the Flask path's. An error the service raises (invalid rows, deadline,
+overload, database down) is answered by Flask's own error handlers in a request context
+built from the same environ, so every error body stays the same. The success answer carries
+the status, body and headers the Flask path gives (`app.json.response` plus `register_hooks`'
+headers), written straight to `start_response`.
 """
 
 from __future__ import annotations
