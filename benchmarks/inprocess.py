@@ -6,7 +6,9 @@ The app is built as `modelserve serve` builds it (the demo `exam` model, default
 `async` on SQLite, metrics in multiprocess mode, the verified fast path, `gc.freeze()`), and
 every scenario is called `--calls` times in a row; the best of `--repeats` of
 `time.process_time` per call is printed (all threads count, the history writer's included).
-`--profile NAME` prints a cProfile of that scenario instead.
+`--profile NAME` prints a cProfile of that scenario instead; `--tail NAME` the distribution of
+its wall time per request, with the history writer's and the job threads running as in a
+gunicorn worker, and how many of the slowest 1% overlapped a history flush.
 """
 
 from __future__ import annotations
@@ -103,11 +105,43 @@ def measure(call: Callable, calls: int, repeats: int) -> float:
     return best * 1e6
 
 
+def tail(app: Any, call: Callable, calls: int) -> None:
+    """Wall time per request while the worker's background threads run; flushes timed."""
+    writer = app.extensions["modelserve.history"]
+    flushes: list[tuple[float, float]] = []
+    flush = writer.flush
+
+    def timed_flush() -> None:
+        start = time.perf_counter()
+        flush()
+        flushes.append((start, time.perf_counter()))
+
+    writer.flush = timed_flush
+    app.extensions["modelserve.executor"].start()  # as gunicorn's post_worker_init does
+    spans = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        spans.append((start, time.perf_counter()))
+    walls = sorted(end - start for start, end in spans)
+    cut = walls[int(len(walls) * 0.99)]
+    slow = [(s, e) for s, e in spans if e - s >= cut]
+    hit = sum(any(fs < e and fe > s for fs, fe in flushes) for s, e in slow)
+    print(
+        "| p50 | p90 | p99 | p99.9 | max | flushes | slowest 1% during a flush |\n"
+        "|---|---|---|---|---|---|---|\n"
+        + "".join(f"| {walls[int(len(walls) * q)] * 1e6:,.0f} µs " for q in (0.5, 0.9, 0.99, 0.999))
+        + f"| {walls[-1] * 1e6:,.0f} µs | {len(flushes)} | {hit} of {len(slow)} |"
+    )
+    app.extensions["modelserve.executor"].stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--profile", help="scenario to profile instead of timing")
+    parser.add_argument("--tail", help="scenario whose wall time per request to distribute")
     args = parser.parse_args()
     from apps.floor import app as floor
 
@@ -123,14 +157,16 @@ def main() -> None:
         }
         for call in scenarios.values():
             call()  # warm: first-request work is not per-request cost
-        if args.profile:
+        if args.tail:
+            tail(app, scenarios[args.tail], args.calls)
+        elif args.profile:
             profiler = cProfile.Profile()
             profiler.runcall(measure, scenarios[args.profile], args.calls, 1)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
-            return
-        print("| scenario | CPU µs/request |\n|---|---|")
-        for name, call in scenarios.items():
-            print(f"| {name} | {measure(call, args.calls, args.repeats):,.0f} |")
+        else:
+            print("| scenario | CPU µs/request |\n|---|---|")
+            for name, call in scenarios.items():
+                print(f"| {name} | {measure(call, args.calls, args.repeats):,.0f} |")
         app.extensions["modelserve.history"].close()
 
 
