@@ -9,7 +9,9 @@ every scenario is called `--calls` times in a row (the 10,000-row batch `--calls
 times); the best of `--repeats` of `time.process_time` per call is printed, with the rows
 per second of CPU it amounts to (all threads count, the history writer's included).
 `--history off` gives the app no history recorder, to see what the rest of the path costs.
-`--profile NAME` prints a cProfile of that scenario instead.
+`--profile NAME` prints a cProfile of that scenario instead; `--tail NAME` the distribution of
+its wall time per request, with the history writer's and the job threads running as in a
+gunicorn worker, and how many of the slowest 1% overlapped a history flush.
 """
 
 from __future__ import annotations
@@ -114,12 +116,44 @@ def measure(call: Callable, calls: int, repeats: int) -> float:
     return best * 1e6
 
 
+def tail(app: Any, call: Callable, calls: int) -> None:
+    """Wall time per request while the worker's background threads run; flushes timed."""
+    writer = app.extensions["modelserve.history"]
+    flushes: list[tuple[float, float]] = []
+    flush = writer.flush
+
+    def timed_flush() -> None:
+        start = time.perf_counter()
+        flush()
+        flushes.append((start, time.perf_counter()))
+
+    writer.flush = timed_flush
+    app.extensions["modelserve.executor"].start()  # as gunicorn's post_worker_init does
+    spans = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        spans.append((start, time.perf_counter()))
+    walls = sorted(end - start for start, end in spans)
+    cut = walls[int(len(walls) * 0.99)]
+    slow = [(s, e) for s, e in spans if e - s >= cut]
+    hit = sum(any(fs < e and fe > s for fs, fe in flushes) for s, e in slow)
+    print(
+        "| p50 | p90 | p99 | p99.9 | max | flushes | slowest 1% during a flush |\n"
+        "|---|---|---|---|---|---|---|\n"
+        + "".join(f"| {walls[int(len(walls) * q)] * 1e6:,.0f} µs " for q in (0.5, 0.9, 0.99, 0.999))
+        + f"| {walls[-1] * 1e6:,.0f} µs | {len(flushes)} | {hit} of {len(slow)} |"
+    )
+    app.extensions["modelserve.executor"].stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--history", choices=["on", "off"], default="on")
     parser.add_argument("--profile", help="scenario to profile instead of timing")
+    parser.add_argument("--tail", help="scenario whose wall time per request to distribute")
     args = parser.parse_args()
     from apps.floor import app as floor
 
@@ -147,17 +181,19 @@ def main() -> None:
         }
         for call, _, _ in scenarios.values():
             call()  # warm: first-request work is not per-request cost
-        if args.profile:
+        if args.tail:
+            tail(app, scenarios[args.tail][0], args.calls)
+        elif args.profile:
             call, _, calls = scenarios[args.profile]
             profiler = cProfile.Profile()
             profiler.runcall(measure, call, calls, 1)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
-            return
-        print(f"history {args.history}\n")
-        print("| scenario | CPU µs/request | rows/s of CPU |\n|---|---|---|")
-        for name, (call, rows, calls) in scenarios.items():
-            micros = measure(call, calls, args.repeats)
-            print(f"| {name} | {micros:,.0f} | {rows / micros * 1e6:,.0f} |")
+        else:
+            print(f"history {args.history}\n")
+            print("| scenario | CPU µs/request | rows/s of CPU |\n|---|---|---|")
+            for name, (call, rows, calls) in scenarios.items():
+                micros = measure(call, calls, args.repeats)
+                print(f"| {name} | {micros:,.0f} | {rows / micros * 1e6:,.0f} |")
         writer.close()
 
 

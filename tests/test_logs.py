@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 
-from modelserve.logs import JsonFormatter, JsonLinesHandler
+from modelserve.logs import JsonFormatter, JsonLinesHandler, iso_time, time_text
 
 ROW = {"estudio": 6, "sueno": 8}
 
@@ -72,3 +74,12 @@ def test_the_line_is_the_same_when_another_handler_gets_records(app: Flask) -> N
 
 def _timeless(line: dict) -> dict:
     return {k: v for k, v in line.items() if k not in ("time", "latency_ms")}
+
+
+def test_the_time_of_a_line_is_formatted_as_datetime_would() -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    start = time.time_ns()
+    for ns in (start, start + 999_999_999, 1_764_000_000_999_999_999, 1_764_000_001_000_000_000):
+        expected = (epoch + timedelta(microseconds=ns // 1000)).isoformat(timespec="milliseconds")
+        assert time_text(ns) == expected
+    assert iso_time(1_764_000_000.5) == "2025-11-24T16:00:00.500+00:00"

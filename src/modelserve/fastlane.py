@@ -1,25 +1,26 @@
-"""A WSGI fast lane for the success path of `POST /api/v1/models/<name>/predict`.
+"""A WSGI fast lane for `POST /api/v1/models/<name>/predict`.
 
 Flask's request context, session, Babel, CSRF and login hooks cost more CPU than the
 prediction itself. The lane answers a request without them only when it can prove the Flask
-path would give the same answer: POST to the exact path, an `application/json` body within
-`MAX_CONTENT_LENGTH` (with a Content-Length, no chunked encoding), no `Authorization` header
-(token holders take the Flask path, which verifies the token), no `Cookie` header (so no
-session or remember cookie could be read or refreshed), a model
-that exists and whose effective access level (manifest or admin override) is `public`, at
-most `MAX_ROWS` rows, a body orjson parses into rows that the model's schema accepts. Every
-check runs before anything with side effects; a request that fails one goes to Flask with
-its body re-wrapped, unchanged. The lane is installed only when the request hooks Flask
-would run are the known ones (`KNOWN_HOOKS`): with CORS on (Flask-CORS answers even requests
-without an Origin with its headers), app-wide rate limits, or any hook added later, every
-request goes to Flask.
+view would hand the service the same rows for the same caller: POST to the exact path, an
+`application/json` body within `MAX_CONTENT_LENGTH` (with a Content-Length, no chunked
+encoding), no `Authorization` header (token holders take the Flask path, which verifies the
+token), no `Cookie` header (so no session or remember cookie could be read or refreshed), a
+model that exists and whose effective access level (manifest or admin override) is
+`public`, at most `MAX_ROWS` rows, a body orjson parses into rows. Every check runs before
+anything with side effects; a request that fails one goes to Flask with its body
+re-wrapped, unchanged. The lane is installed only when the request hooks Flask would run are
+the known ones (`KNOWN_HOOKS`): with CORS on (Flask-CORS answers even requests without an
+Origin with its headers), app-wide rate limits, or any hook added later, every request goes
+to Flask.
 
 Then the lane calls the same service with the same anonymous `Caller` that
 `context.caller("api")` builds (request id, `LOG_INPUTS`, metrics), so history, the log line
-and metrics are the Flask path's. An error after that point (deadline, overload, database
-down) is answered by Flask's own error handlers in a request context built from the same
-environ, so every error body stays the same. The success response carries the body and
-headers the Flask path gives (`app.json.response` plus `register_hooks`' headers).
+and metrics are the Flask path's. An error the service raises (invalid rows, deadline,
+overload, database down) is answered by Flask's own error handlers in a request context
+built from the same environ, so every error body stays the same. The success answer carries
+the status, body and headers the Flask path gives (`app.json.response` plus `register_hooks`'
+headers), written straight to `start_response`.
 """
 
 from __future__ import annotations
@@ -28,17 +29,15 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, cast
+from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, g
 
 from .context import REQUEST_ID_RE
-from .headers import add_common_headers
+from .headers import common_headers
 from .jsonio import fast_loads
-from .metrics import get_metrics
-from .runtime.errors import ValidationError
+from .metrics import Metrics
 from .runtime.registry import LoadedModel
-from .runtime.schema import Columns, InputSchema
 from .services import predictions
 
 PATH_RE = re.compile(r"/api/v1/models/([A-Za-z0-9._-]+)/predict")
@@ -50,20 +49,16 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class Valid(NamedTuple):
-    """Rows the schema accepted, and the columns it made of them."""
-
-    rows: list[Any]
-    schema: InputSchema
-    columns: Columns
-
-
 class FastLane:
     """WSGI middleware in front of `app.wsgi_app` (see the module's docstring)."""
 
     def __init__(self, app: Flask, wsgi_app: WsgiApp) -> None:
         self.app = app
         self.flask = wsgi_app
+        # The status and headers `app.json.response` starts an answer with.
+        probe = app.response_class(b"", mimetype=app.json.mimetype)  # type: ignore[attr-defined]
+        self._status: str = probe.status
+        self._head: list[tuple[str, str]] = probe.headers.to_wsgi_list()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
@@ -102,22 +97,24 @@ class FastLane:
     def _serve(
         self, name: str, body: bytes, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
-        app = self.app
-        with app.app_context():
-            valid = self._valid_rows(name, body)
-            if valid is not None:
-                return self._predict(name, valid, environ, start_response)
-        environ["wsgi.input"].seek(0)
-        return self.flask(environ, start_response)
+        rows = self._rows(name, body)
+        if rows is None:
+            environ["wsgi.input"].seek(0)
+            return self.flask(environ, start_response)
+        return self._predict(name, rows, environ, start_response)
 
     def _predict(
-        self, name: str, valid: Valid, environ: dict[str, Any], start_response: StartResponse
+        self, name: str, rows: list[Any], environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
-        """`context.predict(name, rows, "api")` for an anonymous caller, and the view's answer."""
+        """`context.predict(name, rows, "api")` for an anonymous caller, and the view's answer.
+
+        No app context is pushed: the service needs none (the gate, which reads the database,
+        has been asked already), and pushing and popping one costs more than the metrics.
+        """
         app = self.app
         given = environ.get("HTTP_X_REQUEST_ID", "")
         rid = given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
-        metrics = get_metrics()
+        metrics: Metrics | None = app.extensions.get("modelserve.metrics")
         caller = predictions.Caller(
             "api",
             request_id=rid,
@@ -129,26 +126,31 @@ class FastLane:
             outcome = predictions.predict(
                 extensions["modelserve.registry"],
                 name,
-                valid.rows,
+                rows,
                 caller,
                 max_rows=int(app.config["MAX_ROWS"]),
-                gate=extensions["modelserve.gate"],
+                # The model is public (`_rows`), so the gate lets the anonymous caller through.
+                gate=None,
                 recorder=extensions["modelserve.history"],
-                validated=(valid.schema, valid.columns),
             )
-        except Exception as exc:  # answered by Flask's handlers, as the view's would be
+        except Exception as exc:  # invalid input too: answered by Flask's handlers, as the view's
             environ["wsgi.input"].seek(0)
             return self._flask_error(exc, rid, environ, start_response)
-        response = cast(Response, app.json.response(predictions.as_json(outcome)))
-        add_common_headers(response.headers, rid)
-        # Flask-Login's remember-cookie hook reads the (empty) session on every request, so
-        # saving it adds this to the Flask path's answer too (`sessions.save_session`).
-        response.vary.add("Cookie")
-        return response(environ, start_response)
+        body = app.json.response_body(predictions.as_json(outcome))  # type: ignore[attr-defined]
+        # `app.json.response`'s headers, `add_common_headers`, then the `Vary: Cookie` that
+        # Flask-Login's remember-cookie hook causes by reading the (empty) session on every
+        # request (`sessions.save_session`).
+        headers = [
+            (key, str(len(body)) if key == "Content-Length" else value) for key, value in self._head
+        ]
+        headers += common_headers(rid)
+        headers.append(("Vary", "Cookie"))
+        start_response(self._status, headers)
+        return [body]
 
-    def _valid_rows(self, name: str, body: bytes) -> Valid | None:
-        """The rows (and their validated columns) when the Flask path would predict them for
-        an anonymous caller, else None."""
+    def _rows(self, name: str, body: bytes) -> list[Any] | None:
+        """The rows when the Flask path would hand them to the service for an anonymous
+        caller, else None. Whether they are valid is the service's to say."""
         model = self.app.extensions["modelserve.registry"].models.get(name)
         if model is None or not self._public(model):
             return None
@@ -158,25 +160,27 @@ class FastLane:
         max_rows = int(self.app.config["MAX_ROWS"])
         if max_rows and len(rows) > max_rows:
             return None
-        try:
-            return Valid(rows, model.schema, model.schema.validate(rows))
-        except ValidationError:
-            return None
+        return rows
 
     def _public(self, model: LoadedModel) -> bool:
         """The model's effective level (admin overrides included) is `public`."""
+        gate = self.app.extensions["modelserve.gate"]
         try:
-            return bool(self.app.extensions["modelserve.gate"].level(model) == "public")
+            level = gate.cached_level(model)
+            if level is None:  # due a reload, which reads the database: in an app context
+                with self.app.app_context():
+                    level = gate.level(model)
         except Exception:  # the levels cannot be read: Flask's path fails closed and says so
             return False
+        return bool(level == "public")
 
     def _flask_error(
         self, exc: Exception, rid: str, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """The response Flask's error handlers give `exc`, as if the view had raised it.
 
-        Runs inside the lane's app context, which the request context reuses (as Flask's
-        `wsgi_app` would have used its own), so `g.request_id` is the one already logged.
+        The request context pushes its own app context, where `g.request_id` is set to the
+        one already logged.
         """
         app = self.app
         ctx = app.request_context(environ)

@@ -19,6 +19,13 @@ SECURITY_HEADERS = [
     )
 ]
 
+SECURITY_PAIRS = [(key, value) for key, _, value in SECURITY_HEADERS]
+
+
+def common_headers(request_id: str) -> list[tuple[str, str]]:
+    """What `add_common_headers` adds to a response that sets none of these itself."""
+    return [("X-Request-ID", request_id), *SECURITY_PAIRS]
+
 
 def add_common_headers(headers: Headers, request_id: str) -> None:
     """X-Request-ID, then each security header the response does not set itself."""

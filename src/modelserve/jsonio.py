@@ -65,10 +65,13 @@ class OrjsonProvider(DefaultJSONProvider):
             return super().loads(s, **kwargs)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        obj = self._prepare_response_obj(args, kwargs)
-        pretty = self.compact is None and self._app.debug
-        body = self.dumps_bytes(obj, indent=bool(pretty or self.compact is False), newline=True)
+        body = self.response_body(self._prepare_response_obj(args, kwargs))
         return self._app.response_class(body, mimetype=self.mimetype)
+
+    def response_body(self, obj: Any) -> bytes:
+        """The body `response(obj)` carries (the fast lane sends it without a Response)."""
+        pretty = self.compact is None and self._app.debug
+        return self.dumps_bytes(obj, indent=bool(pretty or self.compact is False), newline=True)
 
 
 def fast_loads(raw: bytes) -> tuple[bool, Any]:

@@ -13,17 +13,39 @@ from flask import Flask
 
 
 def json_line(
-    created: float, level: str, logger: str, message: str, fields: dict[str, Any]
+    when: str, level: str, logger: str, message: str, fields: dict[str, Any]
 ) -> dict[str, Any]:
     """The JSON object of one log line (without its exception)."""
     entry = {
-        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "time": when,
         "level": level.lower(),
         "logger": logger,
         "message": message,
     }
     entry.update(fields)
     return entry
+
+
+def iso_time(created: float) -> str:
+    """A `time.time()` as ISO 8601 UTC with milliseconds: 2026-11-26T13:09:51.213+00:00."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+# The whole second last formatted, and its text (one entry: replacing it is atomic).
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
+def time_text(ns: int) -> str:
+    """`iso_time` of a `time.time_ns()`, with the date and time of day formatted once per
+    second (datetime's formatting costs more than writing the rest of the line)."""
+    second, rest = divmod(ns, 1_000_000_000)
+    cached = _second[0]
+    if cached[0] != second:
+        cached = _second[0] = (
+            second,
+            datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+    return f"{cached[1]}.{rest // 1_000_000:03d}+00:00"
 
 
 def dumps(entry: dict[str, Any]) -> str:
@@ -35,7 +57,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = json_line(
-            record.created,
+            iso_time(record.created),
             record.levelname,
             record.name,
             record.getMessage(),
@@ -62,7 +84,8 @@ class JsonLinesHandler(logging.StreamHandler):
         self.setFormatter(JsonFormatter())
 
     def write_fields(self, level: int, logger: str, message: str, fields: dict[str, Any]) -> None:
-        line = dumps(json_line(time.time(), logging.getLevelName(level), logger, message, fields))
+        name = logging.getLevelName(level)
+        line = dumps(json_line(time_text(time.time_ns()), name, logger, message, fields))
         try:
             with self.lock:  # type: ignore[union-attr]
                 self.stream.write(line + self.terminator)

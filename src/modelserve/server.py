@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from .database import warm_before_fork
 from .metrics import worker_exit
 
 
@@ -59,6 +60,7 @@ def run_gunicorn(factory: Callable[[], Flask], options: ServeOptions) -> None:
         def load(self) -> Flask:
             app = factory()
             if options.preload:
+                warm_before_fork(app)
                 gc.freeze()  # keep the loaded models out of the collector: pages stay shared
             return app
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from modelserve.storage.history import ROW_BYTES, HistoryUnavailableError, HistoryWriter
+from modelserve.storage.history import (
+    ROW_BYTES,
+    HistoryUnavailableError,
+    HistoryWriter,
+    _sqlite_time,
+)
 from modelserve.storage.tables import Base, PredictionRecord, new_record_id, utcnow
 
 
@@ -207,3 +213,13 @@ def test_the_queue_bound_counts_a_batch_records_bytes(engine, tmp_path: Path) ->
     writer.record([batch_record(8_000)])  # 256 kB: over it, so the caller writes
     assert writer.pending() == 0 and count(engine) == 2
     writer.close()
+
+
+def test_sqlite_times_are_the_text_sqlalchemy_stores() -> None:
+    now = datetime.now(UTC)
+    moments = [now, now.replace(microsecond=0), now.replace(microsecond=999_999)]
+    moments += [m.astimezone(timezone(timedelta(hours=-5, minutes=-30))) for m in moments]
+    moments += [m + timedelta(seconds=1) for m in moments]
+    for moment in moments:
+        expected = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        assert _sqlite_time(moment) == expected

@@ -57,6 +57,13 @@ class AccessGate:
     def level(self, model: LoadedModel) -> str:
         return self.overrides().get(model.name, model.manifest.access)
 
+    def cached_level(self, model: LoadedModel) -> str | None:
+        """The level without reading the database: None when the overrides are due a reload."""
+        with self._lock:
+            if time.monotonic() - self._loaded_at > self._ttl:
+                return None
+            return self._overrides.get(model.name, model.manifest.access)
+
     def overrides(self) -> dict[str, str]:
         with self._lock:
             if time.monotonic() - self._loaded_at > self._ttl:

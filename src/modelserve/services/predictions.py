@@ -17,7 +17,7 @@ from ..runtime.batching import OverloadedError
 from ..runtime.errors import DeadlineExceededError, TooManyRowsError, ValidationError
 from ..runtime.predictor import Prediction
 from ..runtime.registry import LoadedModel, Registry
-from ..runtime.schema import Columns, InputSchema
+from ..runtime.schema import Columns
 from ..storage.history import HistoryUnavailableError
 from ..storage.tables import new_record_id, utcnow
 from . import batch_records
@@ -87,32 +87,20 @@ def predict(
     max_rows: int = 0,
     gate: Gate | None = None,
     recorder: Recorder | None = None,
-    validated: tuple[InputSchema, Columns] | None = None,
 ) -> Outcome:
-    """Check access, validate every row, run the model under its deadline, record, log.
-
-    `validated` is what `schema.validate(rows)` already returned (the fast lane checks the
-    rows before it commits to answering); it is used only if the model has that schema."""
+    """Check access, validate every row, run the model under its deadline, record, log."""
     model = registry.get(name)
     if gate is not None:
         gate.check(model, caller)
     if max_rows and len(rows) > max_rows:
         raise TooManyRowsError(len(rows), max_rows)
     with _logged(model, rows, caller) as started:
-        columns = _validate(model, rows, validated)
+        columns = model.schema.validate(rows)
         prediction = registry.run(model, columns)
         outcome = Outcome(model, columns, prediction, (time.perf_counter() - started) * 1000)
         if recorder is not None:
             recorder.record(history_rows(outcome, caller, recorder.batch_rows))
     return outcome
-
-
-def _validate(
-    model: LoadedModel, rows: Sequence[object], validated: tuple[InputSchema, Columns] | None
-) -> Columns:
-    if validated is not None and validated[0] is model.schema:
-        return validated[1]
-    return model.schema.validate(rows)
 
 
 def history_rows(outcome: Outcome, caller: Caller, batch_rows: int = 0) -> list[dict[str, Any]]:
