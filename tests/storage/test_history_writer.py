@@ -223,3 +223,16 @@ def test_sqlite_times_are_the_text_sqlalchemy_stores() -> None:
     for moment in moments:
         expected = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         assert _sqlite_time(moment) == expected
+
+
+def test_many_records_go_in_whole_and_once_across_statements(engine, tmp_path: Path) -> None:
+    # More records than one multi-row statement holds (SQLite: 200), replayed with overlap.
+    writer = HistoryWriter(lambda: engine, mode="sync", spool_dir=tmp_path)
+    made = rows(450)
+    writer.record(made[:301])
+    writer.record(made[100:])  # 201 already stored, across statement boundaries
+    assert count(engine) == 450
+    with engine.connect() as connection:
+        found = connection.execute(select(PredictionRecord.id, PredictionRecord.inputs)).all()
+    stored = {record_id: inputs for record_id, inputs in found}
+    assert stored == {r["id"]: r["inputs"] for r in made}
