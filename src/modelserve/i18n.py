@@ -8,10 +8,19 @@ a dozen messages. The locale cannot change within a request here (nothing uses
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from babel import Locale
 from flask import Flask, g
 from flask_babel import get_translations
+
+
+@cache
+def parsed_locale(code: str) -> Locale:
+    """One `Locale` per code: Flask-Babel parses the selector's string on every request, and
+    `Locale.parse` checks the locale data file on disk each time; a `Locale` passes through."""
+    return Locale.parse(code)
 
 
 def request_translations() -> Any:
