@@ -33,6 +33,7 @@ from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
 from .sessions import CachedSessionInterface
+from .urls import cache_urls
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -159,6 +160,7 @@ def format_number(value: Any) -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
+    cache_urls(app)
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["num"] = format_number
     app.jinja_env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S UTC")
