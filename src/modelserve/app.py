@@ -22,6 +22,7 @@ from .database import register_database
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
 from .fastlane import register_fast_lane
+from .fragments import FragmentCache
 from .headers import add_common_headers
 from .i18n import install_cached_gettext, parsed_locale
 from .jsonio import register_json
@@ -162,6 +163,7 @@ def format_number(value: Any) -> str:
 def register_template_helpers(app: Flask) -> None:
     cache_urls(app)
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.add_extension(FragmentCache)
     app.jinja_env.filters["num"] = format_number
     app.jinja_env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S UTC")
     app.jinja_env.filters["prefill_query"] = lambda row: urlencode(

@@ -7,7 +7,7 @@ import re
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, sign_in
 
 PAGE = "/models/exam"
 
@@ -94,3 +94,18 @@ def test_template_messages_are_escaped_formatted_and_per_language(app: Flask) ->
     for lang, expected in (("es", "Entre &lt;b&gt; y 2."), ("en", "Between &lt;b&gt; and 2.")):
         with app.test_request_context(headers={"Accept-Language": lang}):
             assert render_template_string(template) == expected
+
+
+def test_the_navigation_bar_is_each_visitors_and_each_users_own(app: Flask, users) -> None:
+    visitor, bob = app.test_client(), app.test_client()
+    assert sign_in(bob, "bob").status_code == 302
+    for _ in range(2):  # whoever comes first, neither sees the other's bar
+        mine = bob.get("/models/exam").get_data(as_text=True)
+        theirs = visitor.get("/models/exam").get_data(as_text=True)
+        assert 'id="signed-in-as">bob<' in mine and ">Sign out<" in mine
+        assert "signed-in-as" not in theirs and ">Sign out<" not in theirs
+        assert ">Sign in<" in theirs and ">Sign in<" not in mine
+    es = visitor.get("/models/exam", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert ">Iniciar sesión<" in es and ">Sign in<" not in es
+    tokens = re.findall(r'name="csrf_token" value="([^"]+)"', mine)
+    assert tokens and tokens[0] not in theirs
