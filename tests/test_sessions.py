@@ -1,7 +1,12 @@
-"""Visitors who are not signed in keep their session as it is: no cookie rewritten per answer."""
+"""Visitors keep their session as it is (no cookie rewritten per answer); verified cookies kept."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
+import pytest
+from flask import Flask, session
 from flask.testing import FlaskClient
 
 from tests.conftest import csrf_token, sign_in
@@ -28,3 +33,49 @@ def test_signed_in_users_are_still_loaded_and_protected(client: FlaskClient, use
     # Strong session protection: the same session from another client is signed out.
     other = client.get("/", headers={"User-Agent": "another browser"})
     assert "signed-in-as" not in other.get_data(as_text=True)
+
+
+def counting_app(make_app, **config: object) -> Flask:
+    """An app with a page that appends to a list kept in the session and answers its length."""
+    app = make_app(**config)
+
+    def count() -> str:
+        items = session.setdefault("items", [])
+        items.append(len(items))
+        session.modified = True
+        return str(len(items))
+
+    app.add_url_rule("/count", view_func=count)
+    return app
+
+
+def test_each_request_gets_its_own_copy_of_a_verified_cookie(make_app) -> None:
+    client = counting_app(make_app).test_client()
+    assert client.get("/count").get_data(as_text=True) == "1"
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    for _ in range(3):  # the same cookie, sent again: the same session each time
+        client.set_cookie("session", cookie.value)
+        assert client.get("/count").get_data(as_text=True) == "2"
+
+
+def test_a_verified_cookie_still_expires_and_needs_the_current_key(
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = counting_app(make_app, PERMANENT_SESSION_LIFETIME=timedelta(seconds=120))
+    client = app.test_client()
+    client.get("/count")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    client.set_cookie("session", cookie.value)
+    assert client.get("/count").get_data(as_text=True) == "2"  # verified, and kept
+    later = time.time() + 121
+    monkeypatch.setattr(time, "time", lambda: later)
+    client.set_cookie("session", cookie.value)
+    assert client.get("/count").get_data(as_text=True) == "1"  # expired: a new session
+    monkeypatch.undo()
+    client.set_cookie("session", cookie.value)
+    assert client.get("/count").get_data(as_text=True) == "2"
+    app.secret_key = "another key"
+    client.set_cookie("session", cookie.value)
+    assert client.get("/count").get_data(as_text=True) == "1"  # signed with the old key

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from babel import Locale
 from flask import Flask, Response, request
 from flask_babel import get_locale
 
@@ -21,8 +22,9 @@ from .database import register_database
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
 from .fastlane import register_fast_lane
+from .fragments import FragmentCache
 from .headers import add_common_headers
-from .i18n import install_cached_gettext
+from .i18n import install_cached_gettext, parsed_locale
 from .jsonio import register_json
 from .logs import register_logging
 from .metrics import register_metrics
@@ -32,6 +34,7 @@ from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
 from .sessions import CachedSessionInterface
+from .urls import cache_urls
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -57,12 +60,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def select_locale() -> str | None:
+def select_locale() -> Locale:
+    """The `lang` cookie, else the browser's best match, else the default (a shared `Locale`)."""
     from flask import current_app  # noqa: PLC0415
 
-    languages = current_app.config["LANGUAGES"]
+    config = current_app.config
+    languages = config["LANGUAGES"]
     chosen = request.cookies.get("lang")
-    return chosen if chosen in languages else request.accept_languages.best_match(languages)
+    if chosen not in languages:
+        chosen = request.accept_languages.best_match(languages) or config["BABEL_DEFAULT_LOCALE"]
+    return parsed_locale(chosen)
 
 
 def register_extensions(app: Flask) -> None:
@@ -154,7 +161,9 @@ def format_number(value: Any) -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
+    cache_urls(app)
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.add_extension(FragmentCache)
     app.jinja_env.filters["num"] = format_number
     app.jinja_env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S UTC")
     app.jinja_env.filters["prefill_query"] = lambda row: urlencode(

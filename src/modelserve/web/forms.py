@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from functools import cache
 
+from flask import current_app, g
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
+from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, Field, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import NumberInput
@@ -26,6 +28,8 @@ def field_name(index: int) -> str:
 
 
 def _field(feat: Feature, index: int) -> Field:
+    # No validators, and `str` choices: the form's own validation can fail only on CSRF (see
+    # `form_can_fail`); the values are the schema's to check.
     options = {"id": f"field-{index}"}
     if feat.type == "category":
         choices = [SelectChoice("", "—")] + [SelectChoice(str(c)) for c in feat.choices or []]
@@ -44,11 +48,24 @@ def form_class(model: LoadedModel) -> type[FlaskForm]:
     return type(f"{model.name.title()}Form", (FlaskForm,), attrs)
 
 
-def form_rows(form: FlaskForm, model: LoadedModel) -> list[dict[str, str]]:
-    """The submitted strings keyed by feature name, ready for schema validation."""
+def form_can_fail() -> bool:
+    """Whether a posted model form's `validate()` could fail on this request.
+
+    The generated fields validate nothing (their `data` is the submitted string), so only the
+    CSRF token can fail it, and the form skips that check when `CSRFProtect` has already
+    passed this request (`g.csrf_valid`). A valid POST then needs no form object at all.
+    """
+    return bool(current_app.config.get("WTF_CSRF_ENABLED", True)) and not g.get("csrf_valid")
+
+
+def form_rows(formdata: MultiDict[str, str], model: LoadedModel) -> list[dict[str, str]]:
+    """The submitted strings keyed by feature name, ready for schema validation.
+
+    The same strings as the bound form's `data` (a field's first value, "" when absent).
+    """
     return [
         {
-            feat.name: form[field_name(i)].data or ""
+            feat.name: formdata.get(field_name(i)) or ""
             for i, feat in enumerate(model.manifest.features)
         }
     ]

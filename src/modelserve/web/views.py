@@ -14,7 +14,7 @@ from ..runtime import messages
 from ..runtime.errors import ValidationError
 from ..runtime.registry import LoadedModel
 from . import bp
-from .forms import field_name, form_class, form_rows
+from .forms import field_name, form_can_fail, form_class, form_rows
 
 LANG_COOKIE = "lang"
 
@@ -32,13 +32,16 @@ def model_page(name: str) -> ResponseReturnValue:
     model = get_registry().get(name)
     if request.method == "GET":  # a POST is checked by the prediction service itself
         get_gate().check(model, caller("web"))
-    formdata = request.form if request.method == "POST" else prefill(model, request.args)
-    form = form_class(model)(formdata=formdata)
-    if request.method == "GET" or not form.validate():
+        form = form_class(model)(formdata=prefill(model, request.args))
         return render_template("web/model.html", model=model, form=form)
+    if form_can_fail():
+        form = form_class(model)(formdata=request.form)
+        if not form.validate():
+            return render_template("web/model.html", model=model, form=form)
     try:
-        outcome = run_prediction(name, form_rows(form, model), "web")
+        outcome = run_prediction(name, form_rows(request.form, model), "web")
     except ValidationError as exc:
+        form = form_class(model)(formdata=request.form)
         for error in exc.errors:
             index = model.schema.names.index(error.field) if error.field else 0
             form[field_name(index)].errors = [
