@@ -145,14 +145,19 @@ def test_a_live_processs_spool_is_left_to_it(engine, tmp_path: Path) -> None:
     assert other.exists()
 
 
-def test_a_queue_over_its_bound_is_written_by_the_caller(engine, tmp_path: Path) -> None:
-    writer = HistoryWriter(
+def bounded_writer(engine, tmp_path: Path) -> HistoryWriter:
+    """An async writer that never flushes by itself, bounded at 100 one-row records."""
+    return HistoryWriter(
         lambda: engine,
         mode="async",
         spool_dir=tmp_path,
         flush_interval=60,
         max_queue_bytes=100 * ROW_BYTES,
     )
+
+
+def test_a_queue_over_its_bound_is_written_by_the_caller(engine, tmp_path: Path) -> None:
+    writer = bounded_writer(engine, tmp_path)
     writer.record(rows(60))
     assert writer.pending() == 60  # under the bound: queued for the background thread
     writer.record(rows(60))
@@ -201,13 +206,7 @@ def test_a_batch_record_is_spooled_while_down_and_replayed_once(engine, tmp_path
 
 
 def test_the_queue_bound_counts_a_batch_records_bytes(engine, tmp_path: Path) -> None:
-    writer = HistoryWriter(
-        lambda: engine,
-        mode="async",
-        spool_dir=tmp_path,
-        flush_interval=60,
-        max_queue_bytes=100 * ROW_BYTES,
-    )
+    writer = bounded_writer(engine, tmp_path)
     writer.record([batch_record(80)])  # 80 rows, 2.5 kB of payload: well under the bound
     assert writer.pending() == 80
     writer.record([batch_record(8_000)])  # 256 kB: over it, so the caller writes
