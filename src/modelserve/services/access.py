@@ -60,15 +60,19 @@ class AccessGate:
     def cached_level(self, model: LoadedModel) -> str | None:
         """The level without reading the database: None when the overrides are due a reload."""
         with self._lock:
-            if time.monotonic() - self._loaded_at > self._ttl:
+            if self._due():
                 return None
             return self._overrides.get(model.name, model.manifest.access)
 
     def overrides(self) -> dict[str, str]:
         with self._lock:
-            if time.monotonic() - self._loaded_at > self._ttl:
+            if self._due():
                 self._reload()
             return self._overrides
+
+    def _due(self) -> bool:
+        """The overrides are older than the TTL (and must be read again)."""
+        return time.monotonic() - self._loaded_at > self._ttl
 
     def _reload(self) -> None:
         try:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session, defer
@@ -244,12 +244,16 @@ def csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield drain(buffer)
 
 
-def drain(buffer: io.StringIO) -> str:
-    """What the buffer holds, emptying it (for streamed CSV pieces)."""
-    text = buffer.getvalue()
+@overload
+def drain(buffer: io.StringIO) -> str: ...
+@overload
+def drain(buffer: io.BytesIO) -> bytes: ...
+def drain(buffer: io.StringIO | io.BytesIO) -> str | bytes:
+    """What the buffer holds, emptying it (for streamed download pieces)."""
+    data = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
-    return text
+    return data
 
 
 def jsonl_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:

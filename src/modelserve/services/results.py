@@ -239,8 +239,8 @@ def ndjson_chunks(folder: Path, translate: Translate) -> Iterator[bytes]:
         out.write(orjson.dumps(dict(zip(columns, row, strict=True))))
         out.write(b"\n")
         if out.tell() > PIECE:
-            yield _drain_bytes(out)
-    yield _drain_bytes(out)
+            yield drain(out)
+    yield drain(out)
 
 
 def error_records(path: Path, translate: Translate, limit: int = 0) -> Iterator[dict[str, Any]]:
@@ -276,12 +276,5 @@ def errors_ndjson(path: Path, translate: Translate) -> Iterator[bytes]:
         out.write(orjson.dumps(record))
         out.write(b"\n")
         if out.tell() > PIECE:
-            yield _drain_bytes(out)
-    yield _drain_bytes(out)
-
-
-def _drain_bytes(buffer: io.BytesIO) -> bytes:
-    data = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return data
+            yield drain(out)
+    yield drain(out)
