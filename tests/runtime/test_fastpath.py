@@ -16,7 +16,7 @@ from sklearn.preprocessing import MinMaxScaler, PolynomialFeatures, StandardScal
 from modelserve.runtime import fastpath
 from modelserve.runtime.fastpath import FastEngine
 from modelserve.runtime.predictor import SklearnEngine
-from modelserve.runtime.registry import LoadedModel, load_source
+from modelserve.runtime.registry import LoadedModel, load_package, load_source
 from modelserve.runtime.verify import generated_rows
 from tests.support import mixed_pipeline, save
 
@@ -37,13 +37,18 @@ def answers(model: LoadedModel, rows: list[dict]):
     return model.engine.run(model.schema.validate(rows))
 
 
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded replay", "replayed at load"])
 @pytest.mark.parametrize("name", ["exam", "exam-legacy", "iris"])
-def test_demo_models_take_the_fast_path_and_match_sklearn(demo_dir: Path, name: str) -> None:
-    model = load_source(demo_dir / name)
+def test_demo_models_take_the_fast_path_and_match_sklearn(
+    demo_dir: Path, name: str, recorded: bool
+) -> None:
+    model = load_package(demo_dir / name, recorded=recorded)
     assert isinstance(model.engine, FastEngine)
+    assert (model.engine.original is None) is recorded
     assert any("exact fast path on" in n for n in model.notes)
     rows = held_out_rows(model)
-    original = model.engine.original
+    original = load_package(demo_dir / name, recorded=False).engine.original
+    assert original is not None
     frame = pd.DataFrame(rows)[model.schema.names]
     x = frame
     for step in original.steps:
