@@ -102,12 +102,24 @@ def load_artifact(
 
 def _verified_bytes(path: Path, sha256: str | None) -> bytes:
     data = path.read_bytes()
-    if sha256 is not None and sha256_bytes(data) != sha256:
+    if sha256 is not None:
+        _check_pin(path, sha256_bytes(data), sha256)
+    return data
+
+
+def check_pinned(path: Path, sha256: str) -> None:
+    """Raise `UnsafeArtifactError` unless the file's bytes are still the pinned ones."""
+    if not path.is_file():
+        raise ModelLoadError(f"{path.name}: file not found")
+    _check_pin(path, sha256_file(path), sha256)
+
+
+def _check_pin(path: Path, found: str, sha256: str) -> None:
+    if found != sha256:
         raise UnsafeArtifactError(
-            f"{path.name}: sha256 {sha256_bytes(data)} does not match the pinned {sha256}; "
+            f"{path.name}: sha256 {found} does not match the pinned {sha256}; "
             "the file changed since it was added"
         )
-    return data
 
 
 def _load_joblib(path: Path, sha256: str | None, _trusted: list[str]) -> Any:

@@ -236,6 +236,30 @@ class Compiled:
 
 
 @dataclass
+class Replay:
+    """`[replay]`: the package's recorded exact fast path (`replays.py`), pinned by sha256."""
+
+    file: str
+    sha256: str
+
+    def to_toml(self) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256}
+
+    @classmethod
+    def from_toml(cls, data: object) -> Replay:
+        _no_unknown(data, {"file", "sha256"}, "[replay]")
+        data = cast(dict[str, Any], data)
+        file, sha = data.get("file"), data.get("sha256")
+        if not isinstance(file, str) or not re.fullmatch(
+            r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\.json", file
+        ):
+            raise ManifestError("[replay] file must be a .json file name in the package folder")
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise ManifestError("[replay] needs sha256 (64 hex digits)")
+        return cls(file, sha)
+
+
+@dataclass
 class Manifest:
     """Everything `model.toml` says about one model."""
 
@@ -253,6 +277,7 @@ class Manifest:
     libraries: dict[str, str] = field(default_factory=dict)
     access: str = "public"
     compiled: Compiled | None = None
+    replay: Replay | None = None
     root: Path | None = None
 
     def check(self) -> None:
@@ -312,6 +337,8 @@ class Manifest:
             doc["libraries"] = self.libraries
         if self.compiled is not None:
             doc["compiled"] = self.compiled.to_toml()
+        if self.replay is not None:
+            doc["replay"] = self.replay.to_toml()
         return tomli_w.dumps(doc)
 
     def save(self, folder: Path) -> Path:
@@ -339,6 +366,7 @@ class Manifest:
             "output",
             "libraries",
             "compiled",
+            "replay",
         }
         _no_unknown(data, known, "model.toml")
         output = data.get("output", {})
@@ -361,6 +389,7 @@ class Manifest:
             },
             libraries={str(k): str(v) for k, v in data.get("libraries", {}).items()},
             compiled=Compiled.from_toml(data["compiled"]) if "compiled" in data else None,
+            replay=Replay.from_toml(data["replay"]) if "replay" in data else None,
             root=root,
         )
         manifest.check()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from collections.abc import Sequence
@@ -17,6 +18,9 @@ from .artifacts import detect_format, library_versions, load_artifact, sha256_fi
 from .errors import ManifestError, ModelLoadError
 from .introspect import apply_reference, describe
 from .manifest import MANIFEST_NAME, Artifact, Manifest
+from .replays import record
+
+log = logging.getLogger("modelserve.runtime")
 
 REFERENCE_NAME = "reference.csv"
 REFERENCE_ROWS = 200
@@ -98,7 +102,10 @@ def write_package(
         present = [n for n in names if n in reference.columns]
         reference[present].head(REFERENCE_ROWS).to_csv(dest / REFERENCE_NAME, index=False)
     inspected.manifest.root = dest
+    inspected.manifest.replay = None
     inspected.manifest.save(dest)
+    inspected.manifest.replay, note = record(dest)
+    log.info(note)
     return inspected.manifest
 
 
