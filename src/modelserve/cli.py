@@ -291,6 +291,10 @@ def _describe(manifest: Manifest) -> None:
         click.echo(f"  classes: {', '.join(map(str, manifest.classes))}")
     for art in manifest.artifacts:
         click.echo(f"  {art.role}: {art.file} ({art.format}, sha256 {art.sha256})")
+    if manifest.replay is not None:
+        click.echo(
+            f"  replay: {manifest.replay.file} (exact fast path; serves without scikit-learn)"
+        )
 
 
 @models.command("list")

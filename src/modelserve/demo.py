@@ -12,18 +12,18 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import joblib
-import numpy as np
-import pandas as pd
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from typing import TYPE_CHECKING, Any
 
 from .runtime.manifest import MANIFEST_NAME, Manifest
 from .runtime.packaging import manifest_for_files, write_package
+from .runtime.replays import record
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# scikit-learn, pandas and joblib are imported by the functions that train: serving demo
+# models that are already trained (with their recorded replays) never imports them.
 
 PASS, FAIL = "Aprobado", "Suspendido"
 HOURS = {"type": "number", "min": 0.0, "max": 24.0, "step": 0.5, "unit": "h"}
@@ -31,6 +31,9 @@ HOURS = {"type": "number", "min": 0.0, "max": 24.0, "step": 0.5, "unit": "h"}
 
 def exam_data(rows: int = 400, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray]:
     """Students' study and sleep hours, and whether they passed (a noisy logistic rule)."""
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
     rng = np.random.default_rng(seed)
     study = rng.uniform(0, 10, rows).round(1)
     sleep = rng.uniform(3, 10, rows).round(1)
@@ -67,12 +70,19 @@ def _exam_manifest(manifest: Manifest) -> None:
 
 
 def train_exam(folder: Path) -> Manifest:
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     frame, target = exam_data()
     pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, target)
     return _package(folder, {"model.joblib": pipeline}, _exam_manifest, frame, "exam")
 
 
 def train_exam_legacy(folder: Path) -> Manifest:
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     frame, target = exam_data()
     scaler = StandardScaler().fit(frame)
     classifier = LogisticRegression().fit(scaler.transform(frame), target)
@@ -89,6 +99,12 @@ def train_exam_legacy(folder: Path) -> Manifest:
 
 
 def train_iris(folder: Path) -> Manifest:
+    import numpy as np  # noqa: PLC0415
+    from sklearn.datasets import load_iris  # noqa: PLC0415
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     data = load_iris(as_frame=True)
     names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     frame = data.frame.iloc[:, :4].set_axis(names, axis=1)
@@ -122,12 +138,15 @@ DEMOS: dict[str, Callable[[Path], Manifest]] = {
 
 
 def ensure_demo_models(models_dir: Path, *, force: bool = False) -> list[Path]:
-    """Train each demo model into `models_dir/<name>` unless it is already there."""
+    """Train each demo model into `models_dir/<name>` unless it is already there; record the
+    replay of one trained before replays were recorded."""
     folders = []
     for name, train in DEMOS.items():
         folder = models_dir / name
         if force or not (folder / MANIFEST_NAME).is_file():
             train(folder)
+        elif Manifest.load(folder).replay is None:
+            record(folder)
         folders.append(folder)
     return folders
 
@@ -139,6 +158,8 @@ def _package(
     reference: pd.DataFrame,
     name: str,
 ) -> Manifest:
+    import joblib  # noqa: PLC0415
+
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for file, obj in objects.items():

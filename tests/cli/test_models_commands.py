@@ -77,6 +77,15 @@ def test_list_and_check(tmp_instance: Path, tmp_path: Path) -> None:
     assert check.exit_code == 1
     assert "ok   " in check.output and "FAIL" in check.output
     assert "does not match the pinned" in check.output
+    # The good one loads from its files, and its recorded replay still holds.
+    assert "note: good: exact fast path on (matches within" in check.output
+    assert "note: good: exact fast path on (recorded replay" in check.output
+
+
+def test_add_records_the_replay_and_says_so(tmp_instance: Path, tmp_path: Path) -> None:
+    result = run("models", "add", save(numeric_pipeline()[0], tmp_path / "m.joblib"))
+    assert "replay: replay.json (exact fast path; serves without scikit-learn)" in result.output
+    assert Manifest.load(tmp_instance / "models" / "m").replay is not None
 
 
 def test_add_explains_an_unloadable_file(tmp_instance: Path, tmp_path: Path) -> None:

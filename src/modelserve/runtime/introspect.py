@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 
 from .manifest import Choice, Feature, FeatureType
 from .predictor import plain
@@ -191,6 +190,12 @@ def describe_keras(model: Any) -> Description:
 
 def apply_reference(features: list[Feature], reference: Any) -> None:
     """Set numeric ranges (and missing categories) from a reference DataFrame."""
+    from pandas.api.types import (  # noqa: PLC0415 - only `models add` with reference rows
+        is_bool_dtype,
+        is_integer_dtype,
+        is_numeric_dtype,
+    )
+
     for feat in features:
         if feat.name not in reference.columns:
             continue

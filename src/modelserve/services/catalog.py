@@ -11,6 +11,7 @@ from ..runtime.errors import RuntimeFault
 from ..runtime.manifest import MANIFEST_NAME, Manifest
 from ..runtime.packaging import default_name, manifest_for_files, write_package
 from ..runtime.registry import discover, load_source
+from ..runtime.replays import load_recorded
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,15 @@ def check_sources(sources: Sequence[Path], *, trusted_types: Sequence[str] = ())
     results = []
     for source in sources:
         try:
-            model = load_source(source, trusted_types=trusted_types)
+            # The model files themselves, always; then whether the recorded replay still holds.
+            model = load_source(source, trusted_types=trusted_types, recorded=False)
             model.engine.run(model.schema.validate([model.schema.example_row()]))
+            _, replay = load_recorded(model.manifest, model.schema)
         except (RuntimeFault, OSError) as exc:
             results.append(Check(source, False, str(exc)))
             continue
         detail = f"{model.name} {model.manifest.version}: loads and predicts"
-        results.append(Check(source, True, detail, tuple(model.notes)))
+        results.append(Check(source, True, detail, (*model.notes, *([replay] if replay else []))))
     return results
 
 
