@@ -20,6 +20,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
+from modelserve.demo import ensure_demo_models
 from modelserve.runtime.artifacts import sha256_bytes
 from modelserve.runtime.errors import ManifestError, UnsafeArtifactError
 from modelserve.runtime.fastpath import FastEngine, expit
@@ -188,3 +189,18 @@ def test_expit_is_scipys_bit_for_bit() -> None:
     expit(x, out=column[:, 1])
     assert column[:, 1].tobytes() == scipy.special.expit(x).tobytes()
     assert expit(x.copy()).tobytes() == scipy.special.expit(x).tobytes()
+
+
+def test_the_demo_records_the_replay_of_a_package_trained_before_replays(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    for name in ("exam", "exam-legacy", "iris"):
+        shutil.copytree(demo_dir / name, models / name)
+    manifest = Manifest.load(models / "iris")
+    manifest.replay = None  # as written before replays were recorded
+    manifest.save(models / "iris")
+    (models / "iris" / REPLAY_FILE).unlink()
+    ensure_demo_models(models)
+    assert Manifest.load(models / "iris").replay is not None
+    recorded(models / "iris")
