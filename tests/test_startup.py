@@ -36,12 +36,29 @@ def probe(instance: Path) -> dict[str, list[str]]:
     return json.loads(out.splitlines()[-1])
 
 
-def test_a_restart_at_head_imports_no_migration_machinery(tmp_path: Path) -> None:
+def test_a_new_database_and_a_restart_at_head_import_no_migration_machinery(
+    tmp_path: Path,
+) -> None:
     instance = tmp_path / "instance"
-    first = probe(instance)  # a fresh database: Alembic creates the tables
-    assert first["import"] == [] and "alembic" in first["upgrade"]
+    first = probe(instance)  # a new database: the head schema at once, no Alembic
+    assert first == {"import": [], "upgrade": []}
+    with sqlite3.connect(instance / "modelserve.db") as connection:
+        versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert {v for (v,) in versions} == script_heads(MIGRATIONS / "versions")
     again = probe(instance)  # at head: one query, no Alembic
     assert again == {"import": [], "upgrade": []}
+
+
+def test_a_database_with_tables_but_no_version_goes_through_alembic(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    with sqlite3.connect(instance / "modelserve.db") as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")  # someone else's table
+    first = probe(instance)
+    assert first["import"] == [] and "alembic" in first["upgrade"]
+    with sqlite3.connect(instance / "modelserve.db") as connection:
+        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+    assert {"notes", "predictions", "alembic_version"} <= tables
 
 
 def test_the_heads_read_without_alembic_are_alembics_heads(tmp_path: Path) -> None:

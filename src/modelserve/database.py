@@ -2,7 +2,8 @@
 
 Alembic and Flask-Migrate (~0.3 s of imports) are loaded only when a migration runs: the
 `db` commands resolve them when used, and `upgrade` first checks, with one query, whether the
-database is already at the scripts' head revisions (the usual restart).
+database is already at the scripts' head revisions (the usual restart); a new database gets
+the head schema straight from the table definitions (`create_at_head`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,23 @@ from typing import Any
 import click
 from flask import Flask, current_app, g
 from flask.cli import with_appcontext
-from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import configure_mappers
 
 from .extensions import db
 from .storage.history import HistoryWriter
+from .storage.tables import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -89,10 +101,16 @@ def migration_commands(directory: str | None, x_arg: tuple[str, ...]) -> None:
 
 
 def upgrade(app: Flask) -> None:
-    """Bring the database schema up to date (Alembic migrations), then let go of connections."""
+    """Bring the database schema up to date, then let go of connections.
+
+    A database with no tables at all gets the head schema at once, from the table definitions,
+    stamped with the scripts' heads (as Rails loads `schema.rb` instead of replaying every
+    migration): ~0.4 s less on a first start, and no Alembic. Any other database out of date
+    goes through the Alembic migrations. Tests hold both to the same tables.
+    """
     with app.app_context():
         try:
-            if not at_head(db.engine):
+            if not at_head(db.engine) and not create_at_head(db.engine):
                 configure_migrations(app)
                 from flask_migrate import upgrade as alembic_upgrade  # noqa: PLC0415
 
@@ -126,6 +144,29 @@ def at_head(engine: Engine) -> bool:
             return False
         rows = connection.execute(text("SELECT version_num FROM alembic_version"))
         return {row[0] for row in rows} == heads
+
+
+def create_at_head(engine: Engine) -> bool:
+    """On a database without any table: create every table and stamp the scripts' heads, in
+    one transaction. False (nothing done) when the database has tables, or the heads cannot be
+    read without Alembic."""
+    heads = script_heads(MIGRATIONS / "versions")
+    if heads is None:
+        return False
+    with engine.begin() as connection:
+        if inspect(connection).get_table_names():
+            return False
+        Base.metadata.create_all(connection)
+        # Alembic's own version table: version_num VARCHAR(32), primary key alembic_version_pkc.
+        stamp = Table(
+            "alembic_version",
+            MetaData(),
+            Column("version_num", String(32), nullable=False),
+            PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+        )
+        stamp.create(connection)
+        connection.execute(stamp.insert(), [{"version_num": head} for head in sorted(heads)])
+    return True
 
 
 def script_heads(folder: Path) -> set[str] | None:

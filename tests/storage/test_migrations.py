@@ -9,21 +9,42 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 
 from modelserve import create_app
-from modelserve.database import upgrade
+from modelserve.database import MIGRATIONS, configure_migrations, script_heads, upgrade
 from modelserve.extensions import db
 from modelserve.storage.tables import Base
 
 
-def test_upgrade_matches_the_tables(tmp_path, database_url: str) -> None:
+def differences_and_heads(app) -> tuple[list, set[str]]:
+    """What Alembic finds different between the database and the tables, and its revisions."""
+    with app.app_context():
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            )
+            found = compare_metadata(context, Base.metadata), set(context.get_current_heads())
+        db.engine.dispose()
+    return found
+
+
+def test_a_new_database_is_created_at_head_as_alembic_sees_it(tmp_path, database_url) -> None:
     app = create_app(
         {"INSTANCE_PATH": str(tmp_path / "i"), "DATABASE_URL": database_url, "LOAD_MODELS": False}
     )
-    upgrade(app)
+    upgrade(app)  # no tables yet: created from the table definitions, stamped at head
+    assert differences_and_heads(app) == ([], script_heads(MIGRATIONS / "versions"))
+
+
+def test_the_migration_scripts_build_the_same_tables(tmp_path, database_url: str) -> None:
+    from flask_migrate import upgrade as alembic_upgrade
+
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path / "i"), "DATABASE_URL": database_url, "LOAD_MODELS": False}
+    )
+    configure_migrations(app)
     with app.app_context():
-        with db.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        alembic_upgrade(directory=str(MIGRATIONS))  # every script, one after the other
         db.engine.dispose()
-    assert differences == []
+    assert differences_and_heads(app) == ([], script_heads(MIGRATIONS / "versions"))
 
 
 def test_flask_db_upgrade_works_as_flask_users_expect(tmp_path, monkeypatch) -> None:
