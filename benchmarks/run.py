@@ -557,7 +557,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument(
         "--only", nargs="*", help="server names to run (include floor for the ratios)"
     )
