@@ -34,6 +34,7 @@ from .runtime.batching import BatchSettings
 from .runtime.registry import Registry, load_source
 from .services.access import AccessGate
 from .sessions import CachedSessionInterface
+from .signing import remember_csrf_tokens
 from .urls import cache_urls
 
 
@@ -81,6 +82,7 @@ def register_extensions(app: Flask) -> None:
     install_cached_gettext(app)
     bootstrap.init_app(app)
     csrf.init_app(app)
+    remember_csrf_tokens()
     limiter.init_app(app)
     app.session_interface = CachedSessionInterface()
 
