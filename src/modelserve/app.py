@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from babel import Locale
 from flask import Flask, Response, request
-from flask_babel import get_locale
 
 from . import admin, api, auth, health, web
 from .api import docs as api_docs
@@ -24,7 +23,7 @@ from .extensions import babel, bootstrap, csrf, db, limiter
 from .fastlane import register_fast_lane
 from .fragments import FragmentCache
 from .headers import add_common_headers
-from .i18n import install_cached_gettext, parsed_locale
+from .i18n import choose_locale, install_cached_gettext
 from .jsonio import register_json
 from .logs import register_logging
 from .metrics import register_metrics
@@ -66,11 +65,12 @@ def select_locale() -> Locale:
     from flask import current_app  # noqa: PLC0415
 
     config = current_app.config
-    languages = config["LANGUAGES"]
-    chosen = request.cookies.get("lang")
-    if chosen not in languages:
-        chosen = request.accept_languages.best_match(languages) or config["BABEL_DEFAULT_LOCALE"]
-    return parsed_locale(chosen)
+    return choose_locale(
+        request.cookies.get("lang"),
+        request.environ.get("HTTP_ACCEPT_LANGUAGE", ""),
+        tuple(config["LANGUAGES"]),
+        config["BABEL_DEFAULT_LOCALE"],
+    )
 
 
 def register_extensions(app: Flask) -> None:
@@ -173,8 +173,5 @@ def register_template_helpers(app: Flask) -> None:
     )
 
     @app.context_processor
-    def language() -> dict[str, Any]:
-        return {
-            "current_lang": str(get_locale() or "en"),
-            "self_registration": app.config["SELF_REGISTRATION"],
-        }
+    def settings() -> dict[str, Any]:
+        return {"self_registration": app.config["SELF_REGISTRATION"]}
