@@ -114,9 +114,9 @@ def runner(app: Flask):
     return app.test_cli_runner()
 
 
-def csrf_token(client: FlaskClient, path: str) -> str:
+def csrf_token(client: FlaskClient, path: str, base_url: str | None = None) -> str:
     """The CSRF token of the form at `path` (the session cookie stays in the client)."""
-    page = client.get(path).get_data(as_text=True)
+    page = client.get(path, base_url=base_url).get_data(as_text=True)
     match = CSRF_RE.search(page)
     assert match, f"no CSRF token on {path}"
     return match.group(1)

@@ -109,3 +109,39 @@ def test_the_navigation_bar_is_each_visitors_and_each_users_own(app: Flask, user
     assert ">Iniciar sesión<" in es and ">Sign in<" not in es
     tokens = re.findall(r'name="csrf_token" value="([^"]+)"', mine)
     assert tokens and tokens[0] not in theirs
+
+
+def test_result_page_texts_are_each_models_languages_and_mounts(app: Flask) -> None:
+    titles = {
+        ("exam", "es"): "¿Aprobaré el examen?",
+        ("exam", "en"): "Will I pass the exam?",
+        ("iris", "es"): "Especie de iris",
+        ("iris", "en"): "Iris species",
+    }
+    words = {
+        "es": ("Resultado", "Cambiar los valores", "Tus datos"),
+        "en": ("Result", "Change the values", "Your inputs"),
+    }
+    values = {
+        "exam": {"f0": "8", "f1": "8"},
+        "iris": {"f0": "5.1", "f1": "3.5", "f2": "1.4", "f3": "0.2"},
+    }
+    for _ in range(2):  # the second round is served from the kept fragments
+        for (name, lang), title in titles.items():
+            for root in ("/", "/ms/"):
+                client = app.test_client()
+                base = f"http://localhost{root}"
+                token = csrf_token(client, f"/models/{name}", base)
+                page = client.post(
+                    f"/models/{name}",
+                    data={"csrf_token": token, **values[name]},
+                    headers={"Accept-Language": lang},
+                    base_url=base,
+                ).get_data(as_text=True)
+                result, change, inputs = words[lang]
+                assert f"<title>{result} · {title} · modelserve</title>" in page
+                assert f'<a href="{root}models/{name}">{title}</a>' in page
+                assert f'href="{root}models/{name}?' in page and f">{change}</a>" in page
+                assert f">{inputs}</h2>" in page
+                others = {t for k, t in titles.items() if k != (name, lang)}
+                assert not any(other in page for other in others)
