@@ -497,7 +497,8 @@ def server_scenarios(
             Scenario(server.name, "form POST", "/models/exam", c, form, FORM, cookie=cookie)
             for c in args.connections
         ]
-    return todo
+    wanted = args.scenarios
+    return [s for s in todo if not wanted or s.server == "floor" or s.label in wanted]
 
 
 JSON = {"Content-Type": "application/json"}
@@ -562,6 +563,11 @@ def main() -> None:
         "--only", nargs="*", help="server names to run (include floor for the ratios)"
     )
     parser.add_argument("--output", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--scenarios",
+        nargs="*",
+        help="scenario labels to run, e.g. 'form POST' (the floor's always runs, for the ratios)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")

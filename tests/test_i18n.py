@@ -36,3 +36,10 @@ def test_the_language_is_the_requests_own_in_templates_and_views(app: Flask) -> 
                 f"{lang} {label}"
             )
             assert gettext("Predict") == label  # Flask-Babel's own lookup agrees
+
+
+def test_messages_are_format_strings_with_or_without_variables(app: Flask) -> None:
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        for _ in range(2):  # the second time from the kept messages
+            assert render_template_string("{{ _('100%% sure') }}") == "100% sure"
+            assert render_template_string("{{ _('%(n)s%%', n='<i>') }}") == "&lt;i&gt;%"

@@ -34,7 +34,8 @@ TRANSLATIONS = "_modelserve_translations"
 LANGUAGE = "_modelserve_language"
 # Distinct `Accept-Language` headers whose best match is kept.
 MAX_HEADERS = 256
-_messages: dict[tuple[Any, str, bool], str] = {}
+# Each message: its translation, and that translation formatted without variables (once used so).
+_messages: dict[tuple[Any, str, bool], tuple[str, str | None]] = {}
 
 
 def choose_locale(
@@ -87,18 +88,28 @@ def request_translations() -> Any:
 
 @pass_context
 def template_gettext(context: Context, string: str, **variables: Any) -> str:
-    """The templates' `_()`: jinja2.ext's new-style `gettext` with each translation kept."""
+    """The templates' `_()`: jinja2.ext's new-style `gettext` with each translation kept.
+
+    A message is always a format string (as in jinja2.ext: `%%` becomes `%`); one used
+    without variables is formatted once and kept so.
+    """
     translations = context.get(TRANSLATIONS) or request_translations()
     key = (translations, string, context.eval_ctx.autoescape)
-    message = _messages.get(key)
-    if message is None:
+    found = _messages.get(key)
+    if found is None:
         message = translations.ugettext(string)
         if context.eval_ctx.autoescape:
             message = Markup(message)  # noqa: S704 - our own catalogues, as jinja2.ext does
         if len(_messages) >= MAX_MESSAGES:
             _messages.clear()
-        _messages[key] = message
-    return message % variables  # always a format string, as in jinja2.ext
+        found = _messages[key] = (message, None)
+    if variables:
+        return found[0] % variables
+    formatted = found[1]
+    if formatted is None:
+        formatted = found[0] % {}
+        _messages[key] = (found[0], formatted)
+    return formatted
 
 
 def install_cached_gettext(app: Flask) -> None:
