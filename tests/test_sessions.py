@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from flask import Flask, session
+from flask import Flask, request, session
 from flask.testing import FlaskClient
 
 from tests.conftest import csrf_token, sign_in
@@ -79,3 +79,45 @@ def test_a_verified_cookie_still_expires_and_needs_the_current_key(
     app.secret_key = "another key"
     client.set_cookie("session", cookie.value)
     assert client.get("/count").get_data(as_text=True) == "1"  # signed with the old key
+
+
+def test_cookies_are_written_and_deleted_as_flask_does(make_app) -> None:
+    app = make_app()
+
+    def keep() -> str:
+        session.permanent = bool(request.args.get("permanent"))
+        return "kept"
+
+    def read() -> str:
+        return str(session.get("items"))
+
+    def clear() -> str:
+        session.clear()
+        return "cleared"
+
+    app.add_url_rule("/keep", view_func=keep)
+    app.add_url_rule("/read", view_func=read)
+    app.add_url_rule("/clear", view_func=clear)
+    client = counting_app_client(app)
+    unchanged = client.get("/read")
+    assert "Set-Cookie" not in unchanged.headers and "Cookie" in unchanged.headers["Vary"]
+    client.get("/keep?permanent=1")  # a permanent session (modified: written once)
+    for _ in range(2):  # ...and written again on each request, as SESSION_REFRESH_EACH_REQUEST
+        assert "session=" in client.get("/read").headers["Set-Cookie"]
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    assert "Set-Cookie" not in client.get("/read").headers
+    deleted = client.get("/clear").headers["Set-Cookie"]
+    assert deleted.startswith("session=;") and "Expires=Thu, 01 Jan 1970" in deleted
+
+
+def counting_app_client(app: Flask) -> FlaskClient:
+    """A client whose session holds something (the count of `counting_app`)."""
+
+    def count() -> str:
+        session["items"] = [1]
+        return "1"
+
+    app.add_url_rule("/one", view_func=count)
+    client = app.test_client()
+    assert "session=" in client.get("/one").headers["Set-Cookie"]
+    return client

@@ -6,8 +6,8 @@ browser sends the same cookie on request after request (a visitor's holds only t
 token), and checking its signature costs more than the rest of opening it, so a cookie that
 verified keeps its signing time and contents (`signing.VerifiedCache`): only its age is
 checked again (`PERMANENT_SESSION_LIFETIME`, as Flask does). Each request gets its own copy
-of the contents. Saving an empty, unchanged session
-(every API call) returns before reading five cookie settings.
+of the contents. Saving a session that sets no cookie (an API call's empty session, a
+visitor's unchanged one) returns before reading seven cookie settings.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class CachedSessionInterface(SecureCookieSessionInterface):
         return self.session_class(data)
 
     def save_session(self, app: Flask, session: Any, response: Any) -> None:
-        if not session and not session.modified:  # Flask's own answer, without the settings
+        # Flask's own answer when it would neither write nor delete the cookie (an API call's
+        # empty session, a visitor's unchanged one), without reading the cookie settings.
+        if not session.modified and not (session and self.should_set_cookie(app, session)):
             if session.accessed:
                 response.vary.add("Cookie")
             return
