@@ -140,11 +140,7 @@ def register_blueprints(app: Flask) -> None:
 def register_hooks(app: Flask) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
-        headers = response.headers
-        add_common_headers(headers, request_id())
-        if response.mimetype == "text/html":
-            headers.setdefault("Cache-Control", "no-store")
-            headers.add("Vary", "Cookie, Accept-Language")
+        add_common_headers(response.headers, request_id(), response.mimetype == "text/html")
         return response
 
 

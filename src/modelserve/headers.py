@@ -19,6 +19,8 @@ SECURITY_HEADERS = [
     )
 ]
 
+HTML_HEADERS = [*SECURITY_HEADERS, ("Cache-Control", "cache-control", "no-store")]
+
 SECURITY_PAIRS = [(key, value) for key, _, value in SECURITY_HEADERS]
 
 
@@ -27,10 +29,19 @@ def common_headers(request_id: str) -> list[tuple[str, str]]:
     return [("X-Request-ID", request_id), *SECURITY_PAIRS]
 
 
-def add_common_headers(headers: Headers, request_id: str) -> None:
-    """X-Request-ID, then each security header the response does not set itself."""
+def add_common_headers(headers: Headers, request_id: str, html: bool = False) -> None:
+    """X-Request-ID, then each security header the response does not set itself.
+
+    An HTML page (`html`) also gets `Cache-Control: no-store` unless it sets its own, and
+    `Vary: Cookie, Accept-Language`.
+    """
     present = {key.lower() for key, _ in headers}  # one pass, not one scan per header
-    headers["X-Request-ID"] = request_id
-    for key, lowered, value in SECURITY_HEADERS:
+    if "x-request-id" in present:
+        headers["X-Request-ID"] = request_id
+    else:
+        headers.add("X-Request-ID", request_id)
+    for key, lowered, value in HTML_HEADERS if html else SECURITY_HEADERS:
         if lowered not in present:
             headers.add(key, value)
+    if html:
+        headers.add("Vary", "Cookie, Accept-Language")
