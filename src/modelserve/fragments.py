@@ -11,6 +11,7 @@ per application, holds rendered (escaped) markup only, and is emptied when full.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable
 
 from jinja2 import nodes
@@ -19,6 +20,7 @@ from jinja2.parser import Parser
 from markupsafe import Markup
 
 MAX_FRAGMENTS = 1024
+LOOKUP = "kept_fragment"
 
 
 class FragmentCache(Extension):
@@ -29,20 +31,38 @@ class FragmentCache(Extension):
     def __init__(self, environment: object) -> None:
         super().__init__(environment)  # type: ignore[arg-type]
         self.fragments: dict[Hashable, Markup | str] = {}
+        self._names = itertools.count()
+        # A filter, not a method: the compiled template calls filters directly, while any
+        # other call goes through `Context.call`, which costs more than the lookup itself.
+        environment.filters[LOOKUP] = self._lookup  # type: ignore[attr-defined]
 
-    def parse(self, parser: Parser) -> nodes.Node:
+    def parse(self, parser: Parser) -> list[nodes.Node]:
+        # `_fragment_N = key|kept_fragment`, then `{{ _fragment_N }}` if it was kept, else
+        # the body rendered by `_fragment(key, caller)`: a kept fragment costs one filter
+        # call, not the macro object and the `Context.call` of a `{% call %}` block.
         lineno = next(parser.stream).lineno
         key = parser.parse_expression()
         body = parser.parse_statements(("name:endcache",), drop_needle=True)
-        call = self.call_method("_fragment", [key])
-        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+        name = f"_fragment_{next(self._names)}"  # `_`: never exported from a template
+        found = nodes.Name(name, "load")
+        return [
+            nodes.Assign(
+                nodes.Name(name, "store"), nodes.Filter(key, LOOKUP, [], [], None, None)
+            ).set_lineno(lineno),
+            nodes.If(
+                found,
+                [nodes.Output([found])],
+                [],
+                [nodes.CallBlock(self.call_method("_fragment", [key]), [], [], body)],
+            ).set_lineno(lineno),
+        ]
+
+    def _lookup(self, key: Hashable | None) -> Markup | str | None:
+        return None if key is None else self.fragments.get(key)
 
     def _fragment(self, key: Hashable | None, caller: Callable[[], Markup | str]) -> Markup | str:
-        if key is None:
-            return caller()
-        found = self.fragments.get(key)
-        if found is None:
-            found = caller()
+        found = caller()
+        if key is not None:
             if len(self.fragments) >= MAX_FRAGMENTS:
                 self.fragments.clear()
             self.fragments[key] = found
