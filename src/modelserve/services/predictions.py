@@ -133,9 +133,15 @@ def history_rows(outcome: Outcome, caller: Caller, batch_rows: int = 0) -> list[
         return [batch_record(outcome, caller)]
     now = utcnow()
     latency = outcome.latency_ms / max(n_rows, 1)
+    names = outcome.columns.names
+    # Each row's clean inputs straight from the columns (NaN stored as null), one dict each.
+    inputs = (
+        dict(zip(names, map(_json_value, row), strict=True))
+        for row in zip(*outcome.columns.values, strict=True)
+    )
     return [
-        _record(outcome, caller, now, {k: _json_value(v) for k, v in row.items()}, answer, latency)
-        for row, answer in zip(outcome.rows, outcome.answers, strict=True)
+        _record(outcome, caller, now, clean, answer, latency)
+        for clean, answer in zip(inputs, outcome.answers, strict=True)
     ]
 
 
