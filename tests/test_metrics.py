@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,3 +76,49 @@ def test_gunicorn_workers_add_up_in_metrics(demo_dir: Path, tmp_path: Path) -> N
         assert value(found, "modelserve_validation_failures_total", **ok) == 5
         assert value(found, "modelserve_batch_rows_count", **ok) == 45
     assert len(folders) == 1 and any(folders[0].glob("*.db"))
+
+
+# Run in a fresh interpreter: prometheus_client fixes its multiprocess mode at import.
+OBSERVE_SCRIPT = """
+import os, sys
+from modelserve import metrics
+
+if sys.argv[1] == "public":
+    metrics.DirectWrites.supported = staticmethod(lambda children: False)
+m = metrics.Metrics()
+load = [("ok", 1, 0.0004), ("ok", 7, 0.003), ("invalid", 1, 0.0001), ("ok", 20000, 12.0),
+        ("deadline_exceeded", 2, 0.25), ("ok", 1, 0.001)]
+for outcome, rows, seconds in load:
+    m.observe("exam", "1.0.0", "api", outcome, rows, seconds)
+child = os.fork()
+if child == 0:  # a gunicorn worker forked after the master counted: its own file
+    for outcome, rows, seconds in load:
+        m.observe("exam", "1.0.0", "api", outcome, rows, seconds)
+    os._exit(0)
+os.waitpid(child, 0)
+m.observe("exam", "1.0.0", "web", "ok", 1, 0.002)
+sys.stdout.buffer.write(m.exposition())
+"""
+
+
+def test_direct_multiprocess_writes_report_what_the_public_api_would(tmp_path: Path) -> None:
+    """The one-pass writes put the same numbers in the shared files as prometheus_client's
+    own calls, across a fork too (each process its own file, added up at /metrics)."""
+    pages = {}
+    for mode in ("public", "direct"):
+        folder = tmp_path / mode
+        folder.mkdir()
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+        done = subprocess.run(
+            [sys.executable, "-c", OBSERVE_SCRIPT, mode],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        pages[mode] = samples(done.stdout)
+    assert pages["direct"] == pages["public"]
+    ok = {"model": "exam", "version": "1.0.0", "door": "api"}
+    found = pages["direct"]
+    assert value(found, "modelserve_predictions_total", **ok, status="200") == 8
+    assert value(found, "modelserve_prediction_seconds_bucket", **ok, status="200", le="+Inf") == 8
+    assert value(found, "modelserve_batch_rows_bucket", **ok, le="10000.0") == 10
+    assert value(found, "modelserve_batch_rows_sum", **ok) == 2 * (1 + 7 + 1 + 20000 + 2 + 1)
+    assert value(found, "modelserve_validation_failures_total", **ok) == 2

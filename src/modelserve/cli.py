@@ -50,13 +50,17 @@ def serve_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--graceful-timeout", default=30, show_default=True, type=click.IntRange(1)),
         click.option(
             "--max-requests",
-            default=10_000,
+            default=0,
             show_default=True,
             type=click.IntRange(0),
-            help="Restart a worker after this many requests (0: never).",
+            help="Restart a worker after this many requests (0: never), e.g. against a leak.",
         ),
         click.option(
-            "--max-requests-jitter", default=1_000, show_default=True, type=click.IntRange(0)
+            "--max-requests-jitter",
+            default=0,
+            show_default=True,
+            type=click.IntRange(0),
+            help="Up to this many more requests, at random, so workers do not restart together.",
         ),
         click.option(
             "--preload/--no-preload",

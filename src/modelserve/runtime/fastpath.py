@@ -43,6 +43,7 @@ Step = Callable[[np.ndarray], np.ndarray]
 Plan = dict[str, Any]  # JSON-ready: numbers, strings, lists, dicts; arrays via `encode_array`
 PLAN_FORMAT = 1
 REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet")
+FEW_ROWS = 32  # below this, a loop in Python costs less than numpy's per-call overhead
 NUMERIC_KINDS = frozenset("fiub")
 
 
@@ -425,13 +426,14 @@ def _logistic(spec: Plan, classes: list[Choice]) -> Callable[..., Prediction]:
     # Labels by index in one numpy take: the same objects as classes[i], ~10x faster per row.
     by_index = np.empty(len(classes), dtype=object)
     by_index[:] = classes
+    pair = by_index.tolist()
 
     def run(x: np.ndarray) -> Prediction:
         scores = _floats(x) @ coef_t
         scores += intercept
         if binary:
             decision = scores[:, 0]
-            labels = by_index[(decision > 0).view(np.int8)].tolist()
+            labels = _binary_labels(decision, by_index, pair)
             proba = np.empty((decision.shape[0], 2))
             expit(decision, out=proba[:, 1])
             np.subtract(1, proba[:, 1], out=proba[:, 0])
@@ -440,6 +442,16 @@ def _logistic(spec: Plan, classes: list[Choice]) -> Callable[..., Prediction]:
         return Prediction(classes, labels, probabilities=_ovr(scores) if ovr else _softmax(scores))
 
     return run
+
+
+def _binary_labels(decision: np.ndarray, by_index: np.ndarray, pair: list[Any]) -> list[Any]:
+    """pair[1] (the second class) where decision > 0, else pair[0] (NaN too), as `predict`
+    takes them. A few rows compare as Python floats (the same IEEE comparison) instead of in
+    four numpy calls, whose fixed cost is most of a single-row request's model time."""
+    if len(decision) < FEW_ROWS:
+        negative, positive = pair
+        return [positive if d > 0 else negative for d in decision.tolist()]
+    return by_index[(decision > 0).view(np.int8)].tolist()  # type: ignore[no-any-return]
 
 
 def expit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
