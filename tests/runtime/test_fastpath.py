@@ -129,13 +129,12 @@ def test_fast_path_can_be_turned_off(demo_dir: Path) -> None:
     assert isinstance(model.engine, SklearnEngine)
 
 
-# iris is left out: its (n, 4) @ (4, 3) product already differed in the last bit between one
-# row and a batch before the label picks changed (BLAS picks another kernel by shape).
-@pytest.mark.parametrize("name", ["exam", "exam-legacy"])
+@pytest.mark.parametrize("name", ["exam", "exam-legacy", "iris"])
 def test_a_row_alone_scores_to_the_same_bits_as_inside_a_batch(demo_dir: Path, name: str) -> None:
-    """Few rows take plain-Python label picks; the answer must not depend on the row count."""
+    """Few rows take plain-Python label picks, and BLAS would pick other kernels for other
+    shapes (iris' (n, 4) @ (4, 3) did); the answer must not depend on the row count."""
     model = load_source(demo_dir / name)
-    rows = held_out_rows(model, 60)
+    rows = held_out_rows(model, 300)
     together = answers(model, rows)
     for i, row in enumerate(rows):
         alone = answers(model, [row])
@@ -153,3 +152,27 @@ def test_binary_labels_agree_for_few_and_many_rows() -> None:
     few = [fastpath._binary_labels(decision[i : i + 1], by_index, pair)[0] for i in range(40)]
     assert len(decision) >= fastpath.FEW_ROWS and few == many
     assert many[:8] == ["yes", "no", "no", "no", "no", "yes", "no", "yes"]
+
+
+def test_wider_and_regression_replays_do_not_depend_on_the_row_count(tmp_path: Path) -> None:
+    pipeline, _, held_out = mixed_pipeline()  # one-hot columns: 7 inputs to the logistic head
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 50, size=(120, 5))
+    regression = make_pipeline(StandardScaler(), LinearRegression()).fit(x, x @ [1, -2, 3, 0.5, 7])
+    cases = [
+        (pipeline, "churn.joblib", held_out.to_dict("records")),
+        (regression, "reg.joblib", [{f"x{i}": float(v) for i, v in enumerate(r)} for r in x]),
+    ]
+    for fitted, file, rows in cases:
+        model = load_source(save(fitted, tmp_path / file))
+        assert isinstance(model.engine, FastEngine)
+        together = answers(model, rows)
+        for i, row in enumerate(rows):
+            alone = answers(model, [row])
+            assert alone.labels == together.labels[i : i + 1]
+            for a, b in (
+                (alone.probabilities, together.probabilities),
+                (alone.values, together.values),
+            ):
+                assert (a is None) is (b is None)
+                assert a is None or a.tobytes() == b[i : i + 1].tobytes()

@@ -422,6 +422,7 @@ def _head(spec: Plan, classes: list[Choice]) -> Callable[[np.ndarray], Predictio
 def _logistic(spec: Plan, classes: list[Choice]) -> Callable[..., Prediction]:
     """One decision per row: the label as `predict` takes it, the probabilities from it."""
     coef_t, intercept = decode_array(spec["coef"]).T, decode_array(spec["intercept"])
+    dot = _dotter(coef_t)
     binary, ovr = bool(spec["binary"]), bool(spec["ovr"])
     # Labels by index in one numpy take: the same objects as classes[i], ~10x faster per row.
     by_index = np.empty(len(classes), dtype=object)
@@ -429,7 +430,7 @@ def _logistic(spec: Plan, classes: list[Choice]) -> Callable[..., Prediction]:
     pair = by_index.tolist()
 
     def run(x: np.ndarray) -> Prediction:
-        scores = _floats(x) @ coef_t
+        scores = dot(_floats(x))
         scores += intercept
         if binary:
             decision = scores[:, 0]
@@ -452,6 +453,38 @@ def _binary_labels(decision: np.ndarray, by_index: np.ndarray, pair: list[Any]) 
         negative, positive = pair
         return [positive if d > 0 else negative for d in decision.tolist()]
     return by_index[(decision > 0).view(np.int8)].tolist()  # type: ignore[no-any-return]
+
+
+def _dotter(coef_t: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """`x @ coef_t`, summed feature after feature: (x0 c0 + x1 c1) + x2 c2 ..., each product and
+    sum rounded once. A row's answer then never depends on the rows beside it: BLAS picks its
+    kernel (blocking, fused multiply-adds) by the matrix's shape, so a row alone and the same
+    row in a batch could differ in the last bit (iris did), and micro-batched callers must get
+    exactly what they would have got alone. Verification still holds it to the original.
+
+    A few rows are summed as Python floats (the same IEEE operations in the same order) instead
+    of in 2p numpy calls, whose fixed cost would be most of a single-row prediction."""
+    listed = coef_t.tolist()
+    first, rest = listed[0], list(enumerate(listed[1:], start=1))
+    width = coef_t.shape[1]
+
+    def dot(x: np.ndarray) -> np.ndarray:
+        if len(x) < FEW_ROWS:
+            sums = []
+            for row in x.tolist():
+                acc = [row[0] * c for c in first]
+                for j, coefs in rest:
+                    value = row[j]
+                    acc = [a + value * c for a, c in zip(acc, coefs, strict=True)]
+                sums.append(acc)
+            return np.array(sums, dtype=np.float64).reshape(-1, width)
+        columns = np.ascontiguousarray(x.T)  # one pass per feature over contiguous values
+        out = np.multiply.outer(columns[0], coef_t[0])
+        for j in range(1, len(coef_t)):
+            out += np.multiply.outer(columns[j], coef_t[j])
+        return out
+
+    return dot
 
 
 def expit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -486,9 +519,10 @@ def _linear(spec: Plan) -> Callable[[np.ndarray], Prediction]:
     coef = decode_array(spec["coef"])
     intercept = decode_array(spec["intercept"])
     offset = intercept.reshape(-1)[0] if intercept.size == 1 else intercept
+    dot = _dotter(coef.reshape(-1, 1))
 
     def run(x: np.ndarray) -> Prediction:
-        values = np.asarray(_floats(x) @ coef + offset, dtype=np.float64).reshape(-1)
+        values = dot(_floats(x)).reshape(-1) + offset
         return Prediction([], values.tolist(), values=values)
 
     return run
