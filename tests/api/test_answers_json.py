@@ -104,6 +104,10 @@ CASES: dict[str, Make] = {
         BINARY, lambda rng, n, w: dirichlet(rng, n, w).astype(np.float32)
     ),
     "probabilities as lists": classifier(BINARY, lambda rng, n, w: dirichlet(rng, n, w).tolist()),
+    "probabilities stored column by column": classifier(
+        BINARY, lambda rng, n, w: np.asfortranarray(random_bits(rng, n, w))
+    ),
+    "one class": classifier(["only"], random_bits),
     "int labels": classifier([0, 1, 2], dirichlet),
     "bool labels": classifier([False, True], random_bits),
     "int class keys": classifier([10, -20, 30], lambda rng, n, w: edge_floats(n, w)),

@@ -3,10 +3,10 @@
 `rows_json` builds one dict per row (`{"label", "probabilities"}` or `{"value"}`): the
 reference shape, used by forms, protocols, history and small answers. For a batch that costs
 ~2 µs a row, more than everything else a 10,000-row request does, so `answers_json` writes
-the same JSON text column by column instead: every float of the answer formatted by one
-orjson call on a float64 array (orjson prints numpy floats exactly as it prints Python
-floats: shortest round-trip repr, NaN and infinities as null), each distinct label
-serialised once, and the row texts interleaved by list slicing and joined once. It returns
+the same JSON text without them: every float of the answer formatted by one orjson call on
+a flat float64 array in row order (orjson prints numpy floats exactly as it prints Python
+floats: shortest round-trip repr, NaN and infinities as null) and split once, each distinct
+label's head written once, and the pieces interleaved by list slicing and joined once. It returns
 None whenever the answer is anything but the common case, and the caller then serialises
 `rows_json`, so the body is the same bytes either way (tests/api/test_answers_json.py).
 """
@@ -88,37 +88,43 @@ def _labels_json(prediction: Prediction) -> bytes | None:
         heads = {label: b'{"label":' + text + b"}" for label, text in label_text.items()}
         return b"[" + b",".join(map(heads.__getitem__, labels)) + b"]"
     keys = [orjson.dumps(str(c)) for c in prediction.classes]
-    columns = _float_columns(prediction.probabilities, n, len(keys))
-    if columns is None or len(set(keys)) != len(keys):  # a repeated key keeps one entry
+    values = _float_texts(prediction.probabilities, n, len(keys))
+    if values is None or len(set(keys)) != len(keys):  # a repeated key keeps one entry
         return None
-    heads = {
-        label: b'{"label":' + text + b',"probabilities":{' + keys[0] + b":"
-        for label, text in label_text.items()
-    }
-    return _interleave(list(map(heads.__getitem__, labels)), columns, keys)
+    return _interleave(labels, label_text, values, keys)
 
 
-def _float_columns(probabilities: Any, n: int, width: int) -> list[list[bytes]] | None:
-    """The JSON text of each value, class by class, when the matrix is n rows x width."""
+def _float_texts(probabilities: Any, n: int, width: int) -> list[bytes] | None:
+    """The JSON text of each value, row after row, when the matrix is n rows x width."""
     matrix = np.asarray(probabilities, dtype=np.float64)
     if width == 0 or matrix.shape != (n, width):
         return None
-    # One formatting call; floats never contain "]" or ",".
-    text = orjson.dumps(np.ascontiguousarray(matrix.T), option=NUMPY)
-    return [column.split(b",") for column in text[2:-2].split(b"],[")]
+    # One formatting call on the values in row order (a flat array: orjson writes no inner
+    # brackets), one split; floats never contain ",".
+    values = orjson.dumps(np.ascontiguousarray(matrix).ravel(), option=NUMPY).split(b",")
+    values[0] = values[0][1:]  # "[" of the array
+    values[-1] = values[-1][:-1]  # "]"
+    return values
 
 
-def _interleave(heads: list[bytes], columns: list[list[bytes]], keys: list[bytes]) -> bytes:
-    """[head, p0, ,"k1":, p1, ..., }},] per row, laid out by slice assignment, joined once."""
-    n = len(heads)
-    step = 2 * len(columns) + 1
-    pieces: list[bytes] = [b""] * (n * step)
-    pieces[0::step] = heads
-    for j, column in enumerate(columns):
-        pieces[2 * j + 1 :: step] = column
-        if j + 1 < len(columns):
-            pieces[2 * j + 2 :: step] = [b"," + keys[j + 1] + b":"] * n
-    pieces[step - 1 :: step] = [b"}},"] * n
-    pieces[0] = b"[" + pieces[0]
-    pieces[-1] = b"}}]"
+def _interleave(
+    labels: list[Any], label_text: dict[Any, bytes], values: list[bytes], keys: list[bytes]
+) -> bytes:
+    """Per row [head, v0, ,"k1":, v1, ...], laid out by slice assignment, joined once. Each
+    head closes the row before it ("}},"), so a row is 2 x width pieces."""
+    n, width = len(labels), len(keys)
+    step = 2 * width
+    end = n * step
+    heads = {
+        label: b'}},{"label":' + text + b',"probabilities":{' + keys[0] + b":"
+        for label, text in label_text.items()
+    }
+    pieces: list[bytes] = [b""] * (end + 1)
+    pieces[0:end:step] = map(heads.__getitem__, labels)
+    for j in range(width):
+        pieces[2 * j + 1 : end : step] = values[j::width]
+        if j:
+            pieces[2 * j : end : step] = [b"," + keys[j] + b":"] * n
+    pieces[0] = b"[" + heads[labels[0]][3:]
+    pieces[end] = b"}}]"
     return b"".join(pieces)
