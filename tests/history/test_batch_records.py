@@ -7,6 +7,7 @@ by the exports (formula cells neutralised), paged on its detail page, purged lik
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -228,10 +229,11 @@ def _relabel(app: Flask, record_id: str, labels: dict[int, str]) -> None:
     """Give some rows of a stored batch record other labels (text no model answers)."""
     with app.app_context():
         record = db.session.get(PredictionRecord, record_id)
-        body = orjson.loads(record.payload)
+        head, newline, floats = record.payload.partition(b"\n")
+        body = orjson.loads(head)
         for index, label in labels.items():
             body["labels"][index] = label
-        record.payload = orjson.dumps(body)
+        record.payload = orjson.dumps(body) + newline + floats
         db.session.commit()
 
 
@@ -273,3 +275,45 @@ def test_label_keys_match_whole_labels_only() -> None:
     assert batch_records.label_key("a\nb") in keys and batch_records.label_key("50%") in keys
     for other in ("a", "b", "50", "%", "x\n"):
         assert batch_records.label_key(other) not in keys
+
+
+def test_float_columns_are_stored_as_raw_bytes_exact_to_the_bit() -> None:
+    bits = np.random.default_rng(5).integers(0, 2**64, size=(300, 2), dtype=np.uint64)
+    floats = bits.view(np.float64)
+    floats[np.isnan(floats)] = 0.5  # NaN reads back as None, as one-row records keep it
+    columns = Columns(["a", "b"], [], 300, matrix=floats)
+    prediction = Prediction(["x", "y"], ["x", "y"] * 150, probabilities=floats[:, ::-1])
+    payload = batch_records.encode(columns, prediction)
+    head, _, raw = payload.partition(b"\n")
+    assert orjson.loads(head)["format"] == 2 and len(raw) == 4 * 300 * 8
+    stored = batch_records.decode(payload)
+    for got, want in [
+        *zip(stored.inputs, floats.T, strict=True),
+        *zip(stored.probabilities or [], floats[:, ::-1].T, strict=True),
+    ]:
+        assert np.array_equal(np.array(got).view(np.uint64), want.view(np.uint64))
+
+
+def test_records_written_in_format_1_still_read() -> None:
+    """Before format 2 a float64 column was base64 text inside the JSON, with no newline."""
+
+    def f8(*values: float) -> dict[str, str]:
+        return {"f8": base64.b64encode(np.array(values, dtype="<f8").tobytes()).decode()}
+
+    payload = orjson.dumps(
+        {
+            "format": 1,
+            "rows": 2,
+            "names": ["x", "note"],
+            "inputs": [f8(0.1, math.nan), ["a", None]],
+            "labels": ["no", "yes"],
+            "classes": ["no", "yes"],
+            "probabilities": [f8(0.75, 1 / 3), f8(0.25, 2 / 3)],
+            "values": None,
+        }
+    )
+    stored = batch_records.decode(payload)
+    assert [stored.row(i) for i in range(2)] == [
+        ({"x": 0.1, "note": "a"}, {"label": "no", "probabilities": {"no": 0.75, "yes": 0.25}}),
+        ({"x": None, "note": None}, {"label": "yes", "probabilities": {"no": 1 / 3, "yes": 2 / 3}}),
+    ]
