@@ -317,3 +317,13 @@ def test_records_written_in_format_1_still_read() -> None:
         ({"x": 0.1, "note": "a"}, {"label": "no", "probabilities": {"no": 0.75, "yes": 0.25}}),
         ({"x": None, "note": None}, {"label": "yes", "probabilities": {"no": 1 / 3, "yes": 2 / 3}}),
     ]
+
+
+@pytest.mark.parametrize("classes", [["b", "a", "c"], [0, False, 2], list(range(40))])
+def test_label_counts_from_the_label_index_are_the_counts_of_the_labels(classes: list) -> None:
+    index = np.random.default_rng(len(classes)).integers(0, len(classes) - 1, 500)
+    labels = [classes[i] for i in index.tolist()]
+    indexed = Prediction(classes, labels, np.zeros((500, len(classes))), label_index=index)
+    counts = batch_records.label_counts(indexed)
+    assert counts == batch_records.label_counts(Prediction(classes, labels, indexed.probabilities))
+    assert sum((counts or {}).values()) == 500

@@ -58,6 +58,9 @@ def test_demo_models_take_the_fast_path_and_match_sklearn(
         got.probabilities, original.estimator.predict_proba(x), rtol=0, atol=1e-9
     )
     assert got.labels == [str(v) for v in original.estimator.predict(x)]
+    # Each label is the class at its index (binary exam and 3-class iris alike).
+    assert got.label_index is not None
+    assert [got.classes[i] for i in got.label_index.tolist()] == got.labels
 
 
 def test_column_transformer_with_one_hot_matches(tmp_path: Path) -> None:

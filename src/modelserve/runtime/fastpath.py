@@ -431,13 +431,14 @@ def _logistic(spec: Plan, classes: list[Choice]) -> Callable[..., Prediction]:
         scores += intercept
         if binary:
             decision = scores[:, 0]
-            labels = by_index[(decision > 0).view(np.int8)].tolist()
+            index = (decision > 0).view(np.int8)
             proba = np.empty((decision.shape[0], 2))
             expit(decision, out=proba[:, 1])
             np.subtract(1, proba[:, 1], out=proba[:, 0])
-            return Prediction(classes, labels, probabilities=proba)
-        labels = by_index[scores.argmax(axis=1)].tolist()
-        return Prediction(classes, labels, probabilities=_ovr(scores) if ovr else _softmax(scores))
+            return Prediction(classes, by_index[index].tolist(), proba, label_index=index)
+        index = scores.argmax(axis=1)
+        proba = _ovr(scores) if ovr else _softmax(scores)
+        return Prediction(classes, by_index[index].tolist(), proba, label_index=index)
 
     return run
 

@@ -13,6 +13,7 @@ None whenever the answer is anything but the common case, and the caller then se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -78,20 +79,42 @@ def _values_json(values: Any) -> bytes | None:
 
 
 def _labels_json(prediction: Prediction) -> bytes | None:
-    labels = prediction.labels
-    n = len(labels)
-    kinds = set(map(type, labels))
-    if n < MIN_ROWS or len(kinds) != 1 or not kinds <= TEXT_LABELS:
+    n = len(prediction.labels)
+    if n < MIN_ROWS:
         return None
-    label_text = {label: orjson.dumps(label) for label in set(labels)}
     if prediction.probabilities is None:
-        heads = {label: b'{"label":' + text + b"}" for label, text in label_text.items()}
-        return b"[" + b",".join(map(heads.__getitem__, labels)) + b"]"
+        heads = _per_row(prediction, lambda text: b'{"label":' + text + b"}")
+        return None if heads is None else b"[" + b",".join(heads) + b"]"
     keys = [orjson.dumps(str(c)) for c in prediction.classes]
     values = _float_texts(prediction.probabilities, n, len(keys))
     if values is None or len(set(keys)) != len(keys):  # a repeated key keeps one entry
         return None
-    return _interleave(labels, label_text, values, keys)
+    # Each head closes the row before it ("}},"); the first opens the list instead.
+    head = b',"probabilities":{' + keys[0] + b":"
+    heads = _per_row(prediction, lambda text: b'}},{"label":' + text + head)
+    if heads is None:
+        return None
+    heads[0] = b"[" + heads[0][3:]
+    return _interleave(heads, values, keys)
+
+
+def _per_row(prediction: Prediction, head: Callable[[bytes], bytes]) -> list[bytes] | None:
+    """`head(JSON text of the row's label)` for every row, each distinct label written once;
+    None unless every label has one type whose equal values have one text."""
+    index = prediction.label_index
+    if index is not None:
+        classes = prediction.classes
+        kinds = set(map(type, classes))
+        if len(kinds) == 1 and kinds <= TEXT_LABELS:
+            made = np.empty(len(classes), dtype=object)
+            made[:] = [head(orjson.dumps(c)) for c in classes]
+            return made[index].tolist()  # type: ignore[no-any-return]
+    labels = prediction.labels
+    kinds = set(map(type, labels))
+    if len(kinds) != 1 or not kinds <= TEXT_LABELS:
+        return None
+    texts = {label: head(orjson.dumps(label)) for label in set(labels)}
+    return list(map(texts.__getitem__, labels))
 
 
 def _float_texts(probabilities: Any, n: int, width: int) -> list[bytes] | None:
@@ -107,24 +130,16 @@ def _float_texts(probabilities: Any, n: int, width: int) -> list[bytes] | None:
     return values
 
 
-def _interleave(
-    labels: list[Any], label_text: dict[Any, bytes], values: list[bytes], keys: list[bytes]
-) -> bytes:
-    """Per row [head, v0, ,"k1":, v1, ...], laid out by slice assignment, joined once. Each
-    head closes the row before it ("}},"), so a row is 2 x width pieces."""
-    n, width = len(labels), len(keys)
+def _interleave(heads: list[bytes], values: list[bytes], keys: list[bytes]) -> bytes:
+    """Per row [head, v0, ,"k1":, v1, ...], laid out by slice assignment, joined once."""
+    n, width = len(heads), len(keys)
     step = 2 * width
     end = n * step
-    heads = {
-        label: b'}},{"label":' + text + b',"probabilities":{' + keys[0] + b":"
-        for label, text in label_text.items()
-    }
     pieces: list[bytes] = [b""] * (end + 1)
-    pieces[0:end:step] = map(heads.__getitem__, labels)
+    pieces[0:end:step] = heads
     for j in range(width):
         pieces[2 * j + 1 : end : step] = values[j::width]
         if j:
             pieces[2 * j : end : step] = [b"," + keys[j] + b":"] * n
-    pieces[0] = b"[" + heads[labels[0]][3:]
     pieces[end] = b"}}]"
     return b"".join(pieces)

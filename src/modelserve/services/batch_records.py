@@ -119,7 +119,12 @@ def label_counts(prediction: Prediction) -> dict[str, int] | None:
         return None
     labels = _labels(prediction)
     classes = prediction.classes
-    if len(classes) <= 16:  # one C-level pass per class beats hashing every label
+    index = prediction.label_index
+    if index is not None and len(set(classes)) == len(classes):
+        # Distinct classes: a class's count is how often its index occurs.
+        found = np.bincount(index, minlength=len(classes)).tolist()
+        counts = Counter(dict(zip(classes, found, strict=True)))
+    elif len(classes) <= 16:  # one C-level pass per class beats hashing every label
         counts = Counter({c: labels.count(c) for c in classes})
         if counts.total() != len(labels):  # a label that is not a class: count them all
             counts = Counter(labels)
