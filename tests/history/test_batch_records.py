@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -229,11 +230,12 @@ def _relabel(app: Flask, record_id: str, labels: dict[int, str]) -> None:
     """Give some rows of a stored batch record other labels (text no model answers)."""
     with app.app_context():
         record = db.session.get(PredictionRecord, record_id)
-        head, newline, floats = record.payload.partition(b"\n")
+        head, newline, raw = record.payload.partition(b"\n")
         body = orjson.loads(head)
+        body["labels"] = batch_records.decode(record.payload).labels  # a list, even if indexed
         for index, label in labels.items():
             body["labels"][index] = label
-        record.payload = orjson.dumps(body) + newline + floats
+        record.payload = orjson.dumps(body) + newline + raw
         db.session.commit()
 
 
@@ -327,3 +329,19 @@ def test_label_counts_from_the_label_index_are_the_counts_of_the_labels(classes:
     counts = batch_records.label_counts(indexed)
     assert counts == batch_records.label_counts(Prediction(classes, labels, indexed.probabilities))
     assert sum((counts or {}).values()) == 500
+
+
+@pytest.mark.parametrize(
+    "classes", [["no", "yes"], [0, 2**70, 5], [f"c{i}" for i in range(300)], [True, False]]
+)
+def test_labels_kept_as_class_positions_read_back_as_the_labels(classes: list) -> None:
+    index = np.random.default_rng(len(classes)).integers(0, len(classes), 400)
+    labels = [classes[i] for i in index.tolist()]
+    columns = Columns(["x"], [np.arange(400.0)], 400)
+    by_text = Prediction(classes, labels, np.zeros((400, len(classes))))
+    by_index = dataclasses.replace(by_text, label_index=index)
+    head = orjson.loads(batch_records.encode(columns, by_index).partition(b"\n")[0])
+    assert isinstance(head["labels"], dict)
+    stored = batch_records.decode(batch_records.encode(columns, by_index))
+    assert stored.labels == batch_records.decode(batch_records.encode(columns, by_text)).labels
+    assert stored.labels == (labels if 2**70 not in classes else [str(v) for v in labels])
