@@ -345,3 +345,20 @@ def test_labels_kept_as_class_positions_read_back_as_the_labels(classes: list) -
     stored = batch_records.decode(batch_records.encode(columns, by_index))
     assert stored.labels == batch_records.decode(batch_records.encode(columns, by_text)).labels
     assert stored.labels == (labels if 2**70 not in classes else [str(v) for v in labels])
+
+
+def test_a_binary_first_probability_that_is_one_minus_the_second_is_kept_as_that() -> None:
+    second = np.random.default_rng(9).random(300)
+    second[:3] = [0.0, 1.0, 5e-324]
+    complement = np.column_stack([np.subtract(1, second), second])
+    off_by_one_ulp = complement.copy()
+    off_by_one_ulp[7, 0] = np.nextafter(off_by_one_ulp[7, 0], 2)
+    columns = Columns(["x"], [np.arange(300.0)], 300)
+    for matrix, stored_columns in [(complement, 1), (off_by_one_ulp, 2)]:
+        prediction = Prediction(["no", "yes"], ["yes"] * 300, matrix)
+        payload = batch_records.encode(columns, prediction)
+        head, _, raw = payload.partition(b"\n")
+        assert len(raw) == (1 + stored_columns) * 300 * 8
+        assert (orjson.loads(head)["probabilities"][0] == {"one_minus": 1}) == (stored_columns == 1)
+        got = np.array(batch_records.decode(payload).probabilities).T
+        assert np.array_equal(got.view(np.uint64), matrix.view(np.uint64))
