@@ -65,15 +65,22 @@ def random_bits(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
 
 
 def classifier(
-    classes: list[Any], probabilities: Callable[[np.random.Generator, int, int], Any] | None
+    classes: list[Any],
+    probabilities: Callable[[np.random.Generator, int, int], Any] | None,
+    *,
+    indexed: bool = False,
 ) -> Make:
-    """Labels drawn from `classes`, probabilities from `probabilities(rng, n, width)`."""
+    """Labels drawn from `classes`, probabilities from `probabilities(rng, n, width)`; with
+    `indexed`, each label's position in `classes` too, as the fast path gives it."""
 
     def make(n: int) -> Prediction:
         rng = np.random.default_rng(n)
-        labels = [classes[i] for i in rng.integers(0, len(classes), n).tolist()]
+        index = rng.integers(0, len(classes), n)
+        labels = [classes[i] for i in index.tolist()]
         proba = None if probabilities is None else probabilities(rng, n, len(classes))
-        return Prediction(list(classes), labels, probabilities=proba)
+        return Prediction(
+            list(classes), labels, probabilities=proba, label_index=index if indexed else None
+        )
 
     return make
 
@@ -104,6 +111,10 @@ CASES: dict[str, Make] = {
         BINARY, lambda rng, n, w: dirichlet(rng, n, w).astype(np.float32)
     ),
     "probabilities as lists": classifier(BINARY, lambda rng, n, w: dirichlet(rng, n, w).tolist()),
+    "probabilities stored column by column": classifier(
+        BINARY, lambda rng, n, w: np.asfortranarray(random_bits(rng, n, w))
+    ),
+    "one class": classifier(["only"], random_bits),
     "int labels": classifier([0, 1, 2], dirichlet),
     "bool labels": classifier([False, True], random_bits),
     "int class keys": classifier([10, -20, 30], lambda rng, n, w: edge_floats(n, w)),
@@ -127,6 +138,11 @@ CASES: dict[str, Make] = {
     "more probabilities than classes": classifier(
         BINARY, lambda rng, n, w: dirichlet(rng, n, w + 1)
     ),
+    "by index: binary": classifier(BINARY, dirichlet, indexed=True),
+    "by index: strange keys and labels": classifier(STRANGE_KEYS, random_bits, indexed=True),
+    "by index: int labels only": classifier([7, 8], None, indexed=True),
+    "by index: bool labels": classifier([False, True], random_bits, indexed=True),
+    "by index: int and bool classes": classifier([0, True], dirichlet, indexed=True),
     "values": regressor(lambda rng, n: rng.normal(0, 1e3, n)),
     "edge values": regressor(lambda rng, n: edge_floats(n, 1).reshape(-1)),
     "random bits values": regressor(lambda rng, n: random_bits(rng, n, 1).reshape(-1)),
@@ -136,6 +152,7 @@ CASES: dict[str, Make] = {
 # The cases `answers_json` leaves to the dicts (so do the bodies, by construction).
 LEFT_TO_DICTS = {
     "numpy labels",
+    "by index: int and bool classes",
     "int and bool labels mixed",
     "float labels",
     "an integer label beyond 64 bits",

@@ -7,7 +7,9 @@ by the exports (formula cells neutralised), paged on its detail page, purged lik
 
 from __future__ import annotations
 
+import base64
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -228,10 +230,12 @@ def _relabel(app: Flask, record_id: str, labels: dict[int, str]) -> None:
     """Give some rows of a stored batch record other labels (text no model answers)."""
     with app.app_context():
         record = db.session.get(PredictionRecord, record_id)
-        body = orjson.loads(record.payload)
+        head, newline, raw = record.payload.partition(b"\n")
+        body = orjson.loads(head)
+        body["labels"] = batch_records.decode(record.payload).labels  # a list, even if indexed
         for index, label in labels.items():
             body["labels"][index] = label
-        record.payload = orjson.dumps(body)
+        record.payload = orjson.dumps(body) + newline + raw
         db.session.commit()
 
 
@@ -273,3 +277,88 @@ def test_label_keys_match_whole_labels_only() -> None:
     assert batch_records.label_key("a\nb") in keys and batch_records.label_key("50%") in keys
     for other in ("a", "b", "50", "%", "x\n"):
         assert batch_records.label_key(other) not in keys
+
+
+def test_float_columns_are_stored_as_raw_bytes_exact_to_the_bit() -> None:
+    bits = np.random.default_rng(5).integers(0, 2**64, size=(300, 2), dtype=np.uint64)
+    floats = bits.view(np.float64)
+    floats[np.isnan(floats)] = 0.5  # NaN reads back as None, as one-row records keep it
+    columns = Columns(["a", "b"], [], 300, matrix=floats)
+    prediction = Prediction(["x", "y"], ["x", "y"] * 150, probabilities=floats[:, ::-1])
+    payload = batch_records.encode(columns, prediction)
+    head, _, raw = payload.partition(b"\n")
+    assert orjson.loads(head)["format"] == 2 and len(raw) == 4 * 300 * 8
+    stored = batch_records.decode(payload)
+    for got, want in [
+        *zip(stored.inputs, floats.T, strict=True),
+        *zip(stored.probabilities or [], floats[:, ::-1].T, strict=True),
+    ]:
+        assert np.array_equal(np.array(got).view(np.uint64), want.view(np.uint64))
+
+
+def test_records_written_in_format_1_still_read() -> None:
+    """Before format 2 a float64 column was base64 text inside the JSON, with no newline."""
+
+    def f8(*values: float) -> dict[str, str]:
+        return {"f8": base64.b64encode(np.array(values, dtype="<f8").tobytes()).decode()}
+
+    payload = orjson.dumps(
+        {
+            "format": 1,
+            "rows": 2,
+            "names": ["x", "note"],
+            "inputs": [f8(0.1, math.nan), ["a", None]],
+            "labels": ["no", "yes"],
+            "classes": ["no", "yes"],
+            "probabilities": [f8(0.75, 1 / 3), f8(0.25, 2 / 3)],
+            "values": None,
+        }
+    )
+    stored = batch_records.decode(payload)
+    assert [stored.row(i) for i in range(2)] == [
+        ({"x": 0.1, "note": "a"}, {"label": "no", "probabilities": {"no": 0.75, "yes": 0.25}}),
+        ({"x": None, "note": None}, {"label": "yes", "probabilities": {"no": 1 / 3, "yes": 2 / 3}}),
+    ]
+
+
+@pytest.mark.parametrize("classes", [["b", "a", "c"], [0, False, 2], list(range(40))])
+def test_label_counts_from_the_label_index_are_the_counts_of_the_labels(classes: list) -> None:
+    index = np.random.default_rng(len(classes)).integers(0, len(classes) - 1, 500)
+    labels = [classes[i] for i in index.tolist()]
+    indexed = Prediction(classes, labels, np.zeros((500, len(classes))), label_index=index)
+    counts = batch_records.label_counts(indexed)
+    assert counts == batch_records.label_counts(Prediction(classes, labels, indexed.probabilities))
+    assert sum((counts or {}).values()) == 500
+
+
+@pytest.mark.parametrize(
+    "classes", [["no", "yes"], [0, 2**70, 5], [f"c{i}" for i in range(300)], [True, False]]
+)
+def test_labels_kept_as_class_positions_read_back_as_the_labels(classes: list) -> None:
+    index = np.random.default_rng(len(classes)).integers(0, len(classes), 400)
+    labels = [classes[i] for i in index.tolist()]
+    columns = Columns(["x"], [np.arange(400.0)], 400)
+    by_text = Prediction(classes, labels, np.zeros((400, len(classes))))
+    by_index = dataclasses.replace(by_text, label_index=index)
+    head = orjson.loads(batch_records.encode(columns, by_index).partition(b"\n")[0])
+    assert isinstance(head["labels"], dict)
+    stored = batch_records.decode(batch_records.encode(columns, by_index))
+    assert stored.labels == batch_records.decode(batch_records.encode(columns, by_text)).labels
+    assert stored.labels == (labels if 2**70 not in classes else [str(v) for v in labels])
+
+
+def test_a_binary_first_probability_that_is_one_minus_the_second_is_kept_as_that() -> None:
+    second = np.random.default_rng(9).random(300)
+    second[:3] = [0.0, 1.0, 5e-324]
+    complement = np.column_stack([np.subtract(1, second), second])
+    off_by_one_ulp = complement.copy()
+    off_by_one_ulp[7, 0] = np.nextafter(off_by_one_ulp[7, 0], 2)
+    columns = Columns(["x"], [np.arange(300.0)], 300)
+    for matrix, stored_columns in [(complement, 1), (off_by_one_ulp, 2)]:
+        prediction = Prediction(["no", "yes"], ["yes"] * 300, matrix)
+        payload = batch_records.encode(columns, prediction)
+        head, _, raw = payload.partition(b"\n")
+        assert len(raw) == (1 + stored_columns) * 300 * 8
+        assert (orjson.loads(head)["probabilities"][0] == {"one_minus": 1}) == (stored_columns == 1)
+        got = np.array(batch_records.decode(payload).probabilities).T
+        assert np.array_equal(got.view(np.uint64), matrix.view(np.uint64))

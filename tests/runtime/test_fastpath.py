@@ -58,6 +58,9 @@ def test_demo_models_take_the_fast_path_and_match_sklearn(
         got.probabilities, original.estimator.predict_proba(x), rtol=0, atol=1e-9
     )
     assert got.labels == [str(v) for v in original.estimator.predict(x)]
+    # Each label is the class at its index (binary exam and 3-class iris alike).
+    assert got.label_index is not None
+    assert [got.classes[i] for i in got.label_index.tolist()] == got.labels
 
 
 def test_column_transformer_with_one_hot_matches(tmp_path: Path) -> None:
@@ -148,8 +151,8 @@ def test_binary_labels_agree_for_few_and_many_rows() -> None:
     by_index = np.empty(2, dtype=object)
     by_index[:] = ["no", "yes"]
     pair = by_index.tolist()
-    many = fastpath._binary_labels(decision, by_index, pair)
-    few = [fastpath._binary_labels(decision[i : i + 1], by_index, pair)[0] for i in range(40)]
+    many = fastpath._binary_labels(decision, by_index, pair)[0]
+    few = [fastpath._binary_labels(decision[i : i + 1], by_index, pair)[0][0] for i in range(40)]
     assert len(decision) >= fastpath.FEW_ROWS and few == many
     assert many[:8] == ["yes", "no", "no", "no", "no", "yes", "no", "yes"]
 

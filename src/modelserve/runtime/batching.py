@@ -141,4 +141,5 @@ def _slice(answer: Prediction, start: int, stop: int) -> Prediction:
         answer.labels[start:stop],
         probabilities=None if answer.probabilities is None else answer.probabilities[start:stop],
         values=None if answer.values is None else answer.values[start:stop],
+        label_index=None if answer.label_index is None else answer.label_index[start:stop],
     )

@@ -434,25 +434,30 @@ def _logistic(spec: Plan, classes: list[Choice]) -> Callable[..., Prediction]:
         scores += intercept
         if binary:
             decision = scores[:, 0]
-            labels = _binary_labels(decision, by_index, pair)
+            labels, index = _binary_labels(decision, by_index, pair)
             proba = np.empty((decision.shape[0], 2))
             expit(decision, out=proba[:, 1])
             np.subtract(1, proba[:, 1], out=proba[:, 0])
-            return Prediction(classes, labels, probabilities=proba)
-        labels = by_index[scores.argmax(axis=1)].tolist()
-        return Prediction(classes, labels, probabilities=_ovr(scores) if ovr else _softmax(scores))
+            return Prediction(classes, labels, proba, label_index=index)
+        index = scores.argmax(axis=1)
+        proba = _ovr(scores) if ovr else _softmax(scores)
+        return Prediction(classes, by_index[index].tolist(), proba, label_index=index)
 
     return run
 
 
-def _binary_labels(decision: np.ndarray, by_index: np.ndarray, pair: list[Any]) -> list[Any]:
+def _binary_labels(
+    decision: np.ndarray, by_index: np.ndarray, pair: list[Any]
+) -> tuple[list[Any], np.ndarray | None]:
     """pair[1] (the second class) where decision > 0, else pair[0] (NaN too), as `predict`
-    takes them. A few rows compare as Python floats (the same IEEE comparison) instead of in
-    four numpy calls, whose fixed cost is most of a single-row request's model time."""
+    takes them, and each row's class position when there are many rows. A few rows compare as
+    Python floats (the same IEEE comparison) instead of in four numpy calls, whose fixed cost
+    is most of a single-row request's model time."""
     if len(decision) < FEW_ROWS:
         negative, positive = pair
-        return [positive if d > 0 else negative for d in decision.tolist()]
-    return by_index[(decision > 0).view(np.int8)].tolist()  # type: ignore[no-any-return]
+        return [positive if d > 0 else negative for d in decision.tolist()], None
+    index = (decision > 0).view(np.int8)
+    return by_index[index].tolist(), index
 
 
 def _dotter(coef_t: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -25,6 +25,10 @@ class Prediction:
     labels: list[Any]
     probabilities: np.ndarray | None = None
     values: np.ndarray | None = None
+    # Each row's label as its position in `classes` (labels[i] is classes[label_index[i]]),
+    # from engines that pick labels by index: a 10,000-row answer then writes and counts its
+    # labels without hashing them one by one.
+    label_index: np.ndarray | None = None
 
 
 class Engine(Protocol):

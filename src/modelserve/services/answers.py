@@ -3,16 +3,17 @@
 `rows_json` builds one dict per row (`{"label", "probabilities"}` or `{"value"}`): the
 reference shape, used by forms, protocols, history and small answers. For a batch that costs
 ~2 µs a row, more than everything else a 10,000-row request does, so `answers_json` writes
-the same JSON text column by column instead: every float of the answer formatted by one
-orjson call on a float64 array (orjson prints numpy floats exactly as it prints Python
-floats: shortest round-trip repr, NaN and infinities as null), each distinct label
-serialised once, and the row texts interleaved by list slicing and joined once. It returns
+the same JSON text without them: every float of the answer formatted by one orjson call on
+a flat float64 array in row order (orjson prints numpy floats exactly as it prints Python
+floats: shortest round-trip repr, NaN and infinities as null) and split once, each distinct
+label's head written once, and the pieces interleaved by list slicing and joined once. It returns
 None whenever the answer is anything but the common case, and the caller then serialises
 `rows_json`, so the body is the same bytes either way (tests/api/test_answers_json.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -78,47 +79,67 @@ def _values_json(values: Any) -> bytes | None:
 
 
 def _labels_json(prediction: Prediction) -> bytes | None:
-    labels = prediction.labels
-    n = len(labels)
-    kinds = set(map(type, labels))
-    if n < MIN_ROWS or len(kinds) != 1 or not kinds <= TEXT_LABELS:
+    n = len(prediction.labels)
+    if n < MIN_ROWS:
         return None
-    label_text = {label: orjson.dumps(label) for label in set(labels)}
     if prediction.probabilities is None:
-        heads = {label: b'{"label":' + text + b"}" for label, text in label_text.items()}
-        return b"[" + b",".join(map(heads.__getitem__, labels)) + b"]"
+        heads = _per_row(prediction, lambda text: b'{"label":' + text + b"}")
+        return None if heads is None else b"[" + b",".join(heads) + b"]"
     keys = [orjson.dumps(str(c)) for c in prediction.classes]
-    columns = _float_columns(prediction.probabilities, n, len(keys))
-    if columns is None or len(set(keys)) != len(keys):  # a repeated key keeps one entry
+    values = _float_texts(prediction.probabilities, n, len(keys))
+    if values is None or len(set(keys)) != len(keys):  # a repeated key keeps one entry
         return None
-    heads = {
-        label: b'{"label":' + text + b',"probabilities":{' + keys[0] + b":"
-        for label, text in label_text.items()
-    }
-    return _interleave(list(map(heads.__getitem__, labels)), columns, keys)
+    # Each head closes the row before it ("}},"); the first opens the list instead.
+    head = b',"probabilities":{' + keys[0] + b":"
+    heads = _per_row(prediction, lambda text: b'}},{"label":' + text + head)
+    if heads is None:
+        return None
+    heads[0] = b"[" + heads[0][3:]
+    return _interleave(heads, values, keys)
 
 
-def _float_columns(probabilities: Any, n: int, width: int) -> list[list[bytes]] | None:
-    """The JSON text of each value, class by class, when the matrix is n rows x width."""
+def _per_row(prediction: Prediction, head: Callable[[bytes], bytes]) -> list[bytes] | None:
+    """`head(JSON text of the row's label)` for every row, each distinct label written once;
+    None unless every label has one type whose equal values have one text."""
+    index = prediction.label_index
+    if index is not None:
+        classes = prediction.classes
+        kinds = set(map(type, classes))
+        if len(kinds) == 1 and kinds <= TEXT_LABELS:
+            made = np.empty(len(classes), dtype=object)
+            made[:] = [head(orjson.dumps(c)) for c in classes]
+            return made[index].tolist()  # type: ignore[no-any-return]
+    labels = prediction.labels
+    kinds = set(map(type, labels))
+    if len(kinds) != 1 or not kinds <= TEXT_LABELS:
+        return None
+    texts = {label: head(orjson.dumps(label)) for label in set(labels)}
+    return list(map(texts.__getitem__, labels))
+
+
+def _float_texts(probabilities: Any, n: int, width: int) -> list[bytes] | None:
+    """The JSON text of each value, row after row, when the matrix is n rows x width."""
     matrix = np.asarray(probabilities, dtype=np.float64)
     if width == 0 or matrix.shape != (n, width):
         return None
-    # One formatting call; floats never contain "]" or ",".
-    text = orjson.dumps(np.ascontiguousarray(matrix.T), option=NUMPY)
-    return [column.split(b",") for column in text[2:-2].split(b"],[")]
+    # One formatting call on the values in row order (a flat array: orjson writes no inner
+    # brackets), one split; floats never contain ",".
+    values = orjson.dumps(np.ascontiguousarray(matrix).ravel(), option=NUMPY).split(b",")
+    values[0] = values[0][1:]  # "[" of the array
+    values[-1] = values[-1][:-1]  # "]"
+    return values
 
 
-def _interleave(heads: list[bytes], columns: list[list[bytes]], keys: list[bytes]) -> bytes:
-    """[head, p0, ,"k1":, p1, ..., }},] per row, laid out by slice assignment, joined once."""
-    n = len(heads)
-    step = 2 * len(columns) + 1
-    pieces: list[bytes] = [b""] * (n * step)
-    pieces[0::step] = heads
-    for j, column in enumerate(columns):
-        pieces[2 * j + 1 :: step] = column
-        if j + 1 < len(columns):
-            pieces[2 * j + 2 :: step] = [b"," + keys[j + 1] + b":"] * n
-    pieces[step - 1 :: step] = [b"}},"] * n
-    pieces[0] = b"[" + pieces[0]
-    pieces[-1] = b"}}]"
+def _interleave(heads: list[bytes], values: list[bytes], keys: list[bytes]) -> bytes:
+    """Per row [head, v0, ,"k1":, v1, ...], laid out by slice assignment, joined once."""
+    n, width = len(heads), len(keys)
+    step = 2 * width
+    end = n * step
+    pieces: list[bytes] = [b""] * (end + 1)
+    pieces[0:end:step] = heads
+    for j in range(width):
+        pieces[2 * j + 1 : end : step] = values[j::width]
+        if j:
+            pieces[2 * j : end : step] = [b"," + keys[j] + b":"] * n
+    pieces[end] = b"}}]"
     return b"".join(pieces)
