@@ -15,6 +15,7 @@ from flask import Flask
 from .database import warm_before_fork
 from .extensions import db
 from .metrics import worker_exit
+from .processes import HeapTrimmer
 
 
 @dataclass(frozen=True)
@@ -102,16 +103,19 @@ def _leave(app: Flask) -> None:
 
 
 def _start_jobs(worker: Any) -> None:
-    """Each worker polls for queued batch jobs from the start (threads do not survive fork)."""
+    """Each worker polls for queued batch jobs from the start, and trims its heap (threads do
+    not survive fork)."""
     executor = worker.wsgi.extensions.get("modelserve.executor")
     if executor is not None:
         executor.start()
+    HeapTrimmer().start()
 
 
 def run_waitress(app: Flask, options: ServeOptions) -> None:
     """Run under waitress (threads in one process), e.g. on Windows."""
     import waitress  # noqa: PLC0415
 
+    HeapTrimmer().start()
     waitress.serve(
         app,
         host=options.host,
