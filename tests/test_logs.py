@@ -83,3 +83,58 @@ def test_the_time_of_a_line_is_formatted_as_datetime_would() -> None:
         expected = (epoch + timedelta(microseconds=ns // 1000)).isoformat(timespec="milliseconds")
         assert time_text(ns) == expected
     assert iso_time(1_764_000_000.5) == "2025-11-24T16:00:00.500+00:00"
+
+
+def fields_line(handler: JsonLinesHandler, n: int) -> None:
+    handler.write_fields(logging.INFO, "modelserve.predictions", f"prediction {n}", {"n": n})
+
+
+def test_prediction_lines_are_written_in_batches_within_the_interval() -> None:
+    handler = JsonLinesHandler()
+    handler.setStream(stream := io.StringIO())
+    for n in range(3):
+        fields_line(handler, n)
+    deadline = time.monotonic() + 10
+    while stream.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the flusher thread writes them, unasked
+    assert [line["n"] for line in lines(stream)] == [0, 1, 2]
+
+
+def test_any_other_record_writes_the_waiting_lines_first() -> None:
+    handler = JsonLinesHandler()
+    handler.FLUSH_AFTER = 3600  # only the record can write them now
+    handler.setStream(stream := io.StringIO())
+    fields_line(handler, 1)
+    fields_line(handler, 2)
+    handler.handle(logging.makeLogRecord({"name": "modelserve", "msg": "boom", "levelno": 40}))
+    assert [line.get("n", line["message"]) for line in lines(stream)] == [1, 2, "boom"]
+
+
+FORKED = """
+import logging, os, sys
+from modelserve.logs import JsonLinesHandler
+handler = JsonLinesHandler()
+handler.FLUSH_AFTER = 3600
+handler.setStream(open(sys.argv[1], "a", buffering=1))
+handler.write_fields(logging.INFO, "m", "before fork", {})
+pid = os.fork()
+if pid == 0:
+    handler.write_fields(logging.INFO, "m", "child", {})
+    handler.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+handler.write_fields(logging.INFO, "m", "parent", {})
+logging.shutdown()  # handlers flush at exit
+handler.flush()
+"""
+
+
+def test_a_fork_writes_no_waiting_line_twice(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "log.jsonl"
+    subprocess.run([sys.executable, "-c", FORKED, str(out)], check=True)
+    messages = [json.loads(line)["message"] for line in out.read_text().splitlines()]
+    assert sorted(messages) == ["before fork", "child", "parent"]
+    assert messages[0] == "before fork"

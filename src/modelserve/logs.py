@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -75,23 +77,70 @@ class JsonLinesHandler(logging.StreamHandler):
     building the `LogRecord` (~20 µs: thread, process and file-name lookups nobody reads):
     `services.logfields.log_fields` uses it for the prediction line of every request when
     this handler is the only one the record would reach.
+
+    Those per-request lines are written in batches: a line waits at most `FLUSH_AFTER` seconds
+    (a flusher thread per process) or until `FLUSH_BYTES` are pending. One write to stderr per
+    line had cost more than formatting it (stderr is line-buffered: a system call per request).
+    Every other record (warnings, errors, start-up notes) writes the pending lines first, then
+    itself at once, so the order holds; `flush` (called at exit, by `logging.shutdown` and by a
+    worker that stops) writes them all, and a fork flushes first so no line is written twice.
+    A process killed outright can lose the last `FLUSH_AFTER` seconds of prediction lines.
     """
 
     modelserve = True
+    FLUSH_AFTER = 0.1
+    FLUSH_BYTES = 64 * 1024
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
         self.setFormatter(JsonFormatter())
+        self._pending: list[str] = []
+        self._size = 0
+        self._flusher_pid = 0
+        os.register_at_fork(before=self.flush)
 
     def write_fields(self, level: int, logger: str, message: str, fields: dict[str, Any]) -> None:
         name = logging.getLevelName(level)
         line = dumps(json_line(time_text(time.time_ns()), name, logger, message, fields))
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            self._size += len(line) + 1
+            if self._size >= self.FLUSH_BYTES:
+                self._write_pending()
+            elif self._flusher_pid != os.getpid():
+                self._start_flusher()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.flush()
+        super().emit(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_pending()
+            super().flush()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        text = self.terminator.join(self._pending) + self.terminator
+        self._pending.clear()
+        self._size = 0
         try:
-            with self.lock:  # type: ignore[union-attr]
-                self.stream.write(line + self.terminator)
-                self.flush()
+            self.stream.write(text)
+            self.stream.flush()
         except Exception:
-            self.handleError(logging.makeLogRecord({"name": logger, "msg": message}))
+            self.handleError(logging.makeLogRecord({"name": "modelserve", "msg": text[:200]}))
+
+    def _start_flusher(self) -> None:
+        """The thread that writes waiting lines, in this process (threads do not survive fork)."""
+        self._flusher_pid = os.getpid()
+        threading.Thread(target=self._flush_every, name="log-flusher", daemon=True).start()
+
+    def _flush_every(self) -> None:
+        pid = os.getpid()
+        while self._flusher_pid == pid:
+            time.sleep(self.FLUSH_AFTER)
+            self.flush()
 
 
 def register_logging(app: Flask) -> None:
