@@ -76,7 +76,11 @@ def record(folder: Path) -> tuple[Replay | None, str]:
         return _unrecorded(folder, manifest, "no exact fast path")
     if not engine.handles_missing:
         return _unrecorded(folder, manifest, "empty optional inputs need scikit-learn")
-    cases = [_case(engine.original, rows, model.schema) for rows in _cases(model.schema, folder)]
+    original = engine.original
+    try:
+        cases = [_case(original, rows, model.schema) for rows in _cases(model.schema, folder)]
+    except Exception as exc:  # the original failing on a reference row: record nothing
+        return _unrecorded(folder, manifest, f"the original cannot answer a reference row: {exc}")
     doc: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "plan": engine.plan,
