@@ -15,6 +15,7 @@ from ..runtime.errors import ValidationError
 from ..runtime.registry import LoadedModel
 from . import bp
 from .forms import field_name, form_can_fail, form_class, form_rows
+from .results import result_page
 
 LANG_COOKIE = "lang"
 
@@ -41,15 +42,20 @@ def model_page(name: str) -> ResponseReturnValue:
     try:
         outcome = run_prediction(name, form_rows(request.form, model), "web")
     except ValidationError as exc:
-        form = form_class(model)(formdata=request.form)
-        for error in exc.errors:
-            index = model.schema.names.index(error.field) if error.field else 0
-            form[field_name(index)].errors = [
-                *form[field_name(index)].errors,
-                messages.render(error, gettext),
-            ]
-        return render_template("web/model.html", model=model, form=form), 422
-    return render_template("web/result.html", model=model, outcome=outcome)
+        return invalid_page(model, exc)
+    return result_page(model, outcome)
+
+
+def invalid_page(model: LoadedModel, exc: ValidationError) -> ResponseReturnValue:
+    """The form again, with the posted values and each error under its field (422)."""
+    form = form_class(model)(formdata=request.form)
+    for error in exc.errors:
+        index = model.schema.names.index(error.field) if error.field else 0
+        form[field_name(index)].errors = [
+            *form[field_name(index)].errors,
+            messages.render(error, gettext),
+        ]
+    return render_template("web/model.html", model=model, form=form), 422
 
 
 def prefill(model: LoadedModel, args: MultiDict[str, str]) -> MultiDict[str, str] | None:
