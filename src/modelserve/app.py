@@ -21,6 +21,7 @@ from .database import register_database
 from .errors import register_error_format, register_errorhandlers
 from .extensions import babel, bootstrap, csrf, db, limiter
 from .fastlane import register_fast_lane
+from .formlane import register_form_lane
 from .fragments import FragmentCache
 from .headers import add_common_headers
 from .i18n import choose_locale, install_cached_gettext
@@ -56,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     scope_limiter_hooks(app, limiter)
     register_template_helpers(app)
     register_commands(app)
+    register_form_lane(app)
     register_fast_lane(app)
     return app
 

@@ -66,7 +66,7 @@ class FastLane:
         match = PATH_RE.fullmatch(environ.get("PATH_INFO", ""))
         if match is None or not self._plain(environ):
             return self.flask(environ, start_response)
-        body = self._read(environ)
+        body = read_body(environ)
         if body is None:
             return self.flask(environ, start_response)
         return self._serve(match.group(1), body, environ, start_response)
@@ -83,16 +83,6 @@ class FastLane:
             return False
         limit = self.app.config["MAX_CONTENT_LENGTH"]
         return limit is None or int(length) <= int(limit)
-
-    def _read(self, environ: dict[str, Any]) -> bytes | None:
-        """The whole body, with `wsgi.input` re-wrapped so Flask can read it again."""
-        length = int(environ["CONTENT_LENGTH"])
-        try:
-            body: bytes = environ["wsgi.input"].read(length) if length else b""
-        except Exception:  # a client that went away: Flask reads what is left and says so
-            return None
-        environ["wsgi.input"] = io.BytesIO(body)
-        return body if len(body) == length else None
 
     def _serve(
         self, name: str, body: bytes, environ: dict[str, Any], start_response: StartResponse
@@ -112,8 +102,7 @@ class FastLane:
         has been asked already), and pushing and popping one costs more than the metrics.
         """
         app = self.app
-        given = environ.get("HTTP_X_REQUEST_ID", "")
-        rid = given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
+        rid = request_id_of(environ)
         metrics: Metrics | None = app.extensions.get("modelserve.metrics")
         caller = predictions.Caller(
             "api",
@@ -134,8 +123,7 @@ class FastLane:
                 recorder=extensions["modelserve.history"],
             )
         except Exception as exc:  # invalid input too: answered by Flask's handlers, as the view's
-            environ["wsgi.input"].seek(0)
-            return self._flask_error(exc, rid, environ, start_response)
+            return flask_failure(app, exc, rid, environ, start_response)
         body = app.json.response_body(predictions.as_json(outcome))  # type: ignore[attr-defined]
         # `app.json.response`'s headers, `add_common_headers`, then the `Vary: Cookie` that
         # Flask-Login's remember-cookie hook causes by reading the (empty) session on every
@@ -152,7 +140,7 @@ class FastLane:
         """The rows when the Flask path would hand them to the service for an anonymous
         caller, else None. Whether they are valid is the service's to say."""
         model = self.app.extensions["modelserve.registry"].models.get(name)
-        if model is None or not self._public(model):
+        if model is None or not is_public(self.app, model):
             return None
         rows = rows_of(body)
         if rows is None:
@@ -162,42 +150,77 @@ class FastLane:
             return None
         return rows
 
-    def _public(self, model: LoadedModel) -> bool:
-        """The model's effective level (admin overrides included) is `public`."""
-        gate = self.app.extensions["modelserve.gate"]
-        try:
-            level = gate.cached_level(model)
-            if level is None:  # due a reload, which reads the database: in an app context
-                with self.app.app_context():
-                    level = gate.level(model)
-        except Exception:  # the levels cannot be read: Flask's path fails closed and says so
-            return False
-        return bool(level == "public")
 
-    def _flask_error(
-        self, exc: Exception, rid: str, environ: dict[str, Any], start_response: StartResponse
-    ) -> Iterable[bytes]:
-        """The response Flask's error handlers give `exc`, as if the view had raised it.
+def request_id_of(environ: dict[str, Any]) -> str:
+    """`context.request_id()` from the environ: the client's X-Request-ID when safe, else fresh."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
 
-        The request context pushes its own app context, where `g.request_id` is set to the
-        one already logged.
-        """
-        app = self.app
-        ctx = app.request_context(environ)
-        ctx.push()
-        error: BaseException | None = None
+
+def read_body(environ: dict[str, Any]) -> bytes | None:
+    """The whole body, with `wsgi.input` re-wrapped so Flask can read it again."""
+    length = int(environ["CONTENT_LENGTH"])
+    try:
+        body: bytes = environ["wsgi.input"].read(length) if length else b""
+    except Exception:  # a client that went away: Flask reads what is left and says so
+        return None
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body if len(body) == length else None
+
+
+def is_public(app: Flask, model: LoadedModel) -> bool:
+    """The model's effective level (admin overrides included) is `public`."""
+    gate = app.extensions["modelserve.gate"]
+    try:
+        level = gate.cached_level(model)
+        if level is None:  # due a reload, which reads the database: in an app context
+            with app.app_context():
+                level = gate.level(model)
+    except Exception:  # the levels cannot be read: Flask's path fails closed and says so
+        return False
+    return bool(level == "public")
+
+
+def flask_failure(
+    app: Flask,
+    exc: Exception,
+    rid: str,
+    environ: dict[str, Any],
+    start_response: StartResponse,
+    respond: Callable[[Exception], Any] | None = None,
+) -> Iterable[bytes]:
+    """The response Flask gives when its view meets `exc`, as `full_dispatch_request` would
+    give it: `respond(exc)` (a view's own answer to it, run in the request context) when
+    given, else the error handlers'.
+
+    The body is read again from the start. The request context pushes its own app context,
+    where `g.request_id` is set to the one already logged; with `respond`, `g.csrf_valid` is
+    set too, as `CSRFProtect` sets it (the form lane answers only posts whose token passed).
+    """
+    environ["wsgi.input"].seek(0)
+    ctx = app.request_context(environ)
+    ctx.push()
+    error: BaseException | None = None
+    try:
+        g.request_id = rid
         try:
-            g.request_id = rid
-            try:
-                response = app.finalize_request(app.handle_user_exception(exc))
-            except Exception as unhandled:
-                error = unhandled
-                response = app.handle_exception(unhandled)
-            return response(environ, start_response)  # type: ignore[no-any-return]
-        finally:
-            if error is not None and app.should_ignore_error(error):
-                error = None
-            ctx.pop(error)
+            if respond is None:
+                rv = app.handle_user_exception(exc)
+            else:
+                g.csrf_valid = True
+                try:
+                    rv = respond(exc)
+                except Exception as raised:
+                    rv = app.handle_user_exception(raised)
+            response = app.finalize_request(rv)
+        except Exception as unhandled:
+            error = unhandled
+            response = app.handle_exception(unhandled)
+        return response(environ, start_response)  # type: ignore[no-any-return]
+    finally:
+        if error is not None and app.should_ignore_error(error):
+            error = None
+        ctx.pop(error)
 
 
 def rows_of(body: bytes) -> list[Any] | None:
@@ -233,13 +256,15 @@ KNOWN_HOOKS = {
 }
 
 
-def hook_names(app: Flask, attribute: str) -> dict[str | None, list[str]]:
-    """The hooks that run on an API request, as `module:qualname`, by blueprint."""
+def hook_names(
+    app: Flask, attribute: str, blueprints: tuple[str, ...] = ("api",)
+) -> dict[str | None, list[str]]:
+    """The hooks that run on a request to `blueprints`, as `module:qualname`, by blueprint."""
     hooks: dict[str | None, list[Any]] = getattr(app, attribute)
     return {
         scope: [f"{f.__module__}:{f.__qualname__}" for f in funcs]
         for scope, funcs in hooks.items()
-        if scope in (None, "api") and funcs
+        if (scope is None or scope in blueprints) and funcs
     }
 
 

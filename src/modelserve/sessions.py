@@ -41,12 +41,24 @@ class CachedSessionInterface(SecureCookieSessionInterface):
         val = request.cookies.get(self.get_cookie_name(app))
         if s is None or not val:
             return super().open_session(app, request)
+        return self.session_class(self.contents(app, val))
+
+    def contents(self, app: Flask, val: str, copy: bool = True) -> dict[str, Any]:
+        """What the session cookie `val` holds: {} when its signature or age fails.
+
+        `copy=False` returns the verified contents kept for this cookie: only to be read.
+        """
+        s = self.get_signing_serializer(app)
+        if s is None:
+            return {}
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
-            data = self._verified.loads(partial(s.loads, return_timestamp=True), val, max_age)
+            data: dict[str, Any] = self._verified.loads(
+                partial(s.loads, return_timestamp=True), val, max_age, copy
+            )
         except BadSignature:
-            return self.session_class()
-        return self.session_class(data)
+            return {}
+        return data
 
     def save_session(self, app: Flask, session: Any, response: Any) -> None:
         # Flask's own answer when it would neither write nor delete the cookie (an API call's

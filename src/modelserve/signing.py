@@ -15,9 +15,9 @@ the session's) are all still its own.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Hashable
+from copy import deepcopy
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -39,8 +39,14 @@ class VerifiedCache:
     def __init__(self) -> None:
         self._found: dict[str | bytes, tuple[Any, int]] = {}
 
-    def loads(self, verify: Verify, signed: str | bytes, max_age: int | None) -> Any:
-        """`verify(signed, max_age)`'s contents, verified once; expiry raised as itsdangerous'."""
+    def loads(
+        self, verify: Verify, signed: str | bytes, max_age: int | None, copy: bool = True
+    ) -> Any:
+        """`verify(signed, max_age)`'s contents, verified once; expiry raised as itsdangerous'.
+
+        With `copy=False` the kept contents themselves are returned, for a caller that only
+        reads them.
+        """
         found = self._found.get(signed)
         if found is None:
             data, signed_at = verify(signed, max_age)
@@ -56,7 +62,7 @@ class VerifiedCache:
                     payload=found[0],
                     date_signed=datetime.fromtimestamp(found[1], UTC),
                 )
-        return copy.deepcopy(found[0])
+        return deepcopy(found[0]) if copy else found[0]
 
 
 class RememberingSerializer(URLSafeTimedSerializer):
