@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,3 +139,19 @@ def test_a_fork_writes_no_waiting_line_twice(tmp_path) -> None:
     messages = [json.loads(line)["message"] for line in out.read_text().splitlines()]
     assert sorted(messages) == ["before fork", "child", "parent"]
     assert messages[0] == "before fork"
+
+
+def test_a_stream_closed_under_the_handler_does_not_kill_its_flusher(tmp_path) -> None:
+    handler = JsonLinesHandler()
+    handler.FLUSH_AFTER = 0.01
+    handler.setStream(stream := open(tmp_path / "err", "w"))  # noqa: SIM115 - closed below
+    fields_line(handler, 1)  # starts the flusher thread
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "err").read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stream.close()  # as pytest closes its captured stderr at the end of a run
+    handler.flush()  # raised ValueError: I/O operation on closed file
+    flushers = [t for t in threading.enumerate() if t.name == "log-flusher" and t.is_alive()]
+    time.sleep(0.05)  # a few rounds of the flusher
+    assert all(t.is_alive() for t in flushers)
+    handler._flusher_pid = 0  # stops it

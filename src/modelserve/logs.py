@@ -117,7 +117,13 @@ class JsonLinesHandler(logging.StreamHandler):
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._write_pending()
-            super().flush()
+            try:
+                super().flush()
+            except ValueError:
+                # The stream was closed under the handler (a test runner's captured stderr,
+                # the end of the interpreter): there is nothing to flush into any more. The
+                # flusher thread used to die here with a traceback.
+                pass
 
     def _write_pending(self) -> None:
         if not self._pending:
