@@ -103,9 +103,11 @@ class FormLane:
         if match is None or not self._plain(environ):
             return self.flask(environ, start_response)
         body = read_body(environ)
-        visit = None if body is None else self._visit(match.group(1), body, environ)
+        if body is None:  # a client that went away: Flask reads what is left and says so
+            return self.flask(environ, start_response)
+        visit = self._visit(match.group(1), body, environ)
         if visit is None:
-            environ["wsgi.input"].seek(0)
+            environ["wsgi.input"].seek(0)  # `read_body` re-wrapped it
             return self.flask(environ, start_response)
         return self._answer(visit, environ, start_response)
 

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from werkzeug.test import TestResponse
+from werkzeug.test import EnvironBuilder, TestResponse
 
 from modelserve.extensions import db
 from modelserve.fastlane import FastLane
@@ -305,3 +305,33 @@ def test_the_lane_stays_off_where_it_cannot_be_proved_equivalent(
     assert SERVED["exam"](client, token).status_code == 200
     assert handed == [EXAM]
     assert isinstance(made("again").wsgi_app, FastLane)
+
+
+class Unreadable:
+    """A request body whose client went away: every read fails, and it cannot seek."""
+
+    def read(self, *args: object) -> bytes:
+        raise OSError("the client went away")
+
+
+def test_a_body_that_cannot_be_read_goes_to_flask_unread(apps: tuple[Flask, Flask]) -> None:
+    on, off = apps
+    client, token = visitor(on)
+    SERVED["exam"](client, token)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    answers: list[str] = []
+    for app in (on, off):
+        body = f"csrf_token={token}&f0=6&f1=8".encode()
+        environ = {
+            **EnvironBuilder(
+                path=EXAM,
+                method="POST",
+                data=body,
+                content_type=FORM,
+                headers={"Cookie": f"session={cookie.value}"},
+            ).get_environ(),
+            "wsgi.input": Unreadable(),
+        }
+        b"".join(app.wsgi_app(environ, lambda status, *rest: answers.append(status)))
+    assert answers[0] == answers[1] and answers[0][:3] in ("400", "500")
