@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from modelserve.runtime import fastpath
 from modelserve.runtime.fastpath import FastEngine
 from modelserve.runtime.predictor import SklearnEngine
 from modelserve.runtime.registry import LoadedModel, load_package, load_source
+from modelserve.runtime.schema import Columns
 from modelserve.runtime.verify import generated_rows
 from tests.support import mixed_pipeline, save
 
@@ -179,3 +181,73 @@ def test_wider_and_regression_replays_do_not_depend_on_the_row_count(tmp_path: P
             ):
                 assert (a is None) is (b is None)
                 assert a is None or a.tobytes() == b[i : i + 1].tobytes()
+
+
+def _numpy_only(engine: FastEngine) -> FastEngine:
+    """The same replay with the few-rows Python path off: numpy for every row count."""
+    return FastEngine(engine.plan, engine.steps, engine.head, engine.original)
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (
+        a is not None and b is not None and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    )
+
+
+def test_few_rows_in_python_floats_give_numpy_replays_bits(tmp_path: Path, demo_dir: Path) -> None:
+    """The few-rows path (scaler, imputer, binary logistic or linear head as Python floats)
+    answers exactly what the numpy replay does, overflowing exp included."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 50, size=(120, 3))
+    imputed = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression())
+    imputed.fit(x, x[:, 0] > 20)
+    regression = make_pipeline(StandardScaler(), LinearRegression()).fit(x, x @ [1, -2, 3])
+    fitted = [load_source(demo_dir / "exam")] + [
+        load_source(save(est, tmp_path / f"{i}.joblib"))
+        for i, est in enumerate([imputed, regression])
+    ]
+    for model in fitted:
+        engine = model.engine
+        assert isinstance(engine, FastEngine) and engine.few is not None
+        names = model.schema.names
+        # Every third row far out of range: decisions whose exp overflows, or nearly.
+        rows = [
+            [float(rng.uniform(*((-1e6, 1e6) if i % 3 == 0 else (0, 20)))) for _ in names]
+            for i in range(60)
+        ]
+        for count in (1, 2, 5, fastpath.FEW_ROWS - 1):
+            values = [list(column) for column in zip(*rows[:count], strict=True)]
+            columns = Columns(names, values, count)
+            got, want = engine.run(columns), _numpy_only(engine).run(columns)
+            assert got.labels == want.labels and got.classes == want.classes
+            assert _same(got.probabilities, want.probabilities)
+            assert _same(got.values, want.values)
+            assert got.label_index is None
+
+
+def test_few_rows_with_a_missing_value_take_the_numpy_path(tmp_path: Path) -> None:
+    x = np.random.default_rng(6).uniform(0, 5, size=(80, 2))
+    pipeline = make_pipeline(SimpleImputer(), LogisticRegression()).fit(x, x[:, 1] > 2)
+    model = load_source(save(pipeline, tmp_path / "m.joblib"))
+    engine = model.engine
+    assert isinstance(engine, FastEngine) and engine.few is not None
+    assert fastpath._plain_rows([[1.0, math.nan], [2.0, 3.0]]) is None
+    assert fastpath._plain_rows([[1.0, 2], [2.0, 3.0]]) is None
+    assert fastpath._plain_rows([[1.0, 2.0], [3.0, 4.0]]) == [[1.0, 3.0], [2.0, 4.0]]
+    columns = Columns(["x0", "x1"], [[1.0], [math.nan]], 1)
+    got, want = engine.run(columns), _numpy_only(engine).run(columns)
+    assert got.labels == want.labels and _same(got.probabilities, want.probabilities)
+
+
+def test_replays_without_a_few_rows_path(tmp_path: Path, demo_dir: Path) -> None:
+    """Three classes, one-hot columns or MinMaxScaler: numpy answers every row count."""
+    pipeline, _, _ = mixed_pipeline()
+    x = np.random.default_rng(7).uniform(0, 5, size=(80, 2))
+    minmax = make_pipeline(MinMaxScaler(), LinearRegression()).fit(x, x @ [1, 2])
+    models = [
+        load_source(demo_dir / "iris"),
+        load_source(save(pipeline, tmp_path / "churn.joblib")),
+        load_source(save(minmax, tmp_path / "minmax.joblib")),
+    ]
+    for model in models:
+        assert isinstance(model.engine, FastEngine) and model.engine.few is None

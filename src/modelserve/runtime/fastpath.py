@@ -40,9 +40,13 @@ if TYPE_CHECKING:
     from .predictor import SklearnEngine
 
 Step = Callable[[np.ndarray], np.ndarray]
+Rows = list[list[float]]  # a few rows as Python floats, row after row
+RowStep = Callable[[Rows], Rows]
 Plan = dict[str, Any]  # JSON-ready: numbers, strings, lists, dicts; arrays via `encode_array`
 PLAN_FORMAT = 1
 REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet")
+# Below this exp(x) of a float64 is finite (it overflows from about 709.78).
+OVERFLOWS = 709.0
 FEW_ROWS = 32  # below this, a loop in Python costs less than numpy's per-call overhead
 NUMERIC_KINDS = frozenset("fiub")
 
@@ -77,6 +81,7 @@ class FastEngine:
         steps: list[Step],
         head: Callable[..., Prediction],
         original: SklearnEngine | None = None,
+        few: Callable[[Rows], Prediction] | None = None,
     ) -> None:
         self.plan = plan
         self.original = original
@@ -85,6 +90,7 @@ class FastEngine:
         self.numeric: bool = plan["numeric"]
         self.steps = steps
         self.head = head
+        self.few = few
         self.handles_missing = True  # set by verification
 
     def matrix(self, columns: Columns) -> np.ndarray:
@@ -98,12 +104,26 @@ class FastEngine:
         return x
 
     def run(self, columns: Columns) -> Prediction:
+        if self.few is not None and 0 < columns.n_rows < FEW_ROWS:
+            rows = _plain_rows(columns.values)
+            if rows is not None:
+                return self.few(rows)
         x = self.matrix(columns)
         if not self.handles_missing and self.original is not None and _has_missing(x):
             return self.original.run(columns)  # the original's own answer (or its own error)
         for step in self.steps:
             x = step(x)
         return self.head(x)
+
+
+def _plain_rows(values: list[list[Any]]) -> Rows | None:
+    """The rows of feature-major `values` when every value is a finite-or-infinite float (no
+    NaN: a missing value may need the original, and the imputer's arithmetic), else None."""
+    for column in values:
+        for value in column:
+            if type(value) is not float or value != value:  # noqa: PLR0124 - NaN
+                return None
+    return [list(row) for row in zip(*values, strict=True)]
 
 
 def _has_missing(x: np.ndarray) -> bool:
@@ -295,7 +315,134 @@ def build(plan: Plan, original: SklearnEngine | None = None) -> FastEngine:
     steps = ([_reorder([int(i) for i in order])] if order else []) + [
         _transform(s) for s in plan["steps"]
     ]
-    return FastEngine(plan, steps, _head(plan["head"], list(plan["classes"])), original)
+    classes = list(plan["classes"])
+    few = _few_rows(plan, classes) if plan["numeric"] else None
+    return FastEngine(plan, steps, _head(plan["head"], classes), original, few)
+
+
+# -- a few rows as Python floats ------------------------------------------------------------
+#
+# numpy's fixed cost per call (~3-5 µs) is most of a single-row prediction. For a few rows
+# without missing values, the steps below replay the very same IEEE float64 operations, in the
+# same order, on Python floats (each `+ - * /` of two floats is correctly rounded in both), so
+# a row gives the same bits alone as in a batch; only `exp` stays numpy's own ufunc, which
+# the batch path calls too. A step or head without such a replay (or that could raise where
+# numpy would not, like a division by a zero scale) leaves the engine to numpy for all rows.
+
+
+def _few_rows(plan: Plan, classes: list[Choice]) -> Callable[[Rows], Prediction] | None:
+    """The whole replay for a few NaN-free float rows, or None when a part has none."""
+    steps: list[RowStep] = []
+    if plan["order"]:
+        index = [int(i) for i in plan["order"]]
+        steps.append(lambda rows: [[row[i] for i in index] for row in rows])
+    for spec in plan["steps"]:
+        step = _row_step(spec)
+        if step is None:
+            return None
+        steps.append(step)
+    head = _row_head(plan["head"], classes)
+    if head is None:
+        return None
+
+    def run(rows: Rows) -> Prediction:
+        for step in steps:
+            rows = step(rows)
+        return head(rows)
+
+    return run
+
+
+def _float64_list(spec: Plan | None) -> list[float] | None:
+    """A plan's float64 vector as Python floats (None for anything else)."""
+    if spec is None:
+        return None
+    array = decode_array(spec)
+    return array.tolist() if array.dtype == np.float64 and array.ndim == 1 else None  # type: ignore[no-any-return]
+
+
+def _row_step(spec: Plan) -> RowStep | None:
+    if spec["kind"] == "imputer":  # a NaN-free row is left as it is (`np.where` is not called)
+        return lambda rows: rows
+    if spec["kind"] != "standard_scaler":
+        return None
+    mean, scale = _float64_list(spec["mean"]), _float64_list(spec["scale"])
+    if (spec["mean"] is not None and mean is None) or (spec["scale"] is not None and scale is None):
+        return None
+    if scale is not None and 0.0 in scale:  # Python raises where numpy gives inf
+        return None
+
+    def run(rows: Rows) -> Rows:
+        if mean is not None:
+            rows = [[v - m for v, m in zip(row, mean, strict=True)] for row in rows]
+        if scale is not None:
+            rows = [[v / s for v, s in zip(row, scale, strict=True)] for row in rows]
+        return rows
+
+    return run
+
+
+def _row_head(spec: Plan, classes: list[Choice]) -> Callable[[Rows], Prediction] | None:
+    """The binary logistic and the linear heads, as `_logistic` and `_linear` compute them."""
+    coef = decode_array(spec["coef"])
+    intercept = decode_array(spec["intercept"])
+    if coef.dtype != np.float64 or intercept.dtype != np.float64:
+        return None
+    binary = spec["kind"] == "logistic" and spec["binary"] and len(classes) == 2
+    if binary and coef.shape[0] == 1 and intercept.size == 1:
+        return _row_logistic(_row_dot(coef.T), float(intercept[0]), classes)
+    if spec["kind"] == "linear" and intercept.size == 1:
+        return _row_linear(_row_dot(coef.reshape(-1, 1)), float(intercept.reshape(-1)[0]))
+    return None
+
+
+def _row_dot(coef_t: np.ndarray) -> Callable[[list[float]], list[float]]:
+    """One row of `_dotter`'s few-rows sum: (x0 c0 + x1 c1) + x2 c2 ..."""
+    listed = coef_t.tolist()
+    first, rest = listed[0], list(enumerate(listed[1:], start=1))
+
+    def dot(row: list[float]) -> list[float]:
+        acc = [row[0] * c for c in first]
+        for j, coefs in rest:
+            value = row[j]
+            acc = [a + value * c for a, c in zip(acc, coefs, strict=True)]
+        return acc
+
+    return dot
+
+
+def _row_logistic(
+    dot: Callable[[list[float]], list[float]], intercept: float, classes: list[Choice]
+) -> Callable[[Rows], Prediction]:
+    negative, positive = classes
+
+    def run(rows: Rows) -> Prediction:
+        decisions = [dot(row)[0] + intercept for row in rows]
+        labels = [positive if d > 0 else negative for d in decisions]
+        # exp into the same strided column as `_logistic`'s: numpy picks its exp kernel
+        # (SIMD or the C library's) by the output's layout, and the bits must not differ.
+        proba = np.empty((len(rows), 2))
+        minus = [-d for d in decisions]
+        if max(minus) < OVERFLOWS:
+            np.exp(minus, out=proba[:, 1])
+        else:  # exp overflows to inf, and expit gives 0, as in `expit`
+            with np.errstate(over="ignore"):
+                np.exp(minus, out=proba[:, 1])
+        probabilities = [1 / (e + 1) for e in proba[:, 1].tolist()]
+        proba[:] = [[1 - p, p] for p in probabilities]
+        return Prediction(classes, labels, proba)
+
+    return run
+
+
+def _row_linear(
+    dot: Callable[[list[float]], list[float]], offset: float
+) -> Callable[[Rows], Prediction]:
+    def run(rows: Rows) -> Prediction:
+        values = np.array([dot(row)[0] + offset for row in rows], dtype=np.float64)
+        return Prediction([], values.tolist(), values=values)
+
+    return run
 
 
 def _reorder(index: list[int]) -> Step:
