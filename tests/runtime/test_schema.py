@@ -176,3 +176,53 @@ def test_a_large_clean_batch_gives_the_row_by_row_values_and_types() -> None:
     assert [[type(v) for v in column] for column in bulk.values] == [[float] * 40] * 2
     assert math.copysign(1, bulk.values[0][2]) == -1
     assert bulk.matrix is not None and bulk.matrix.tolist() == [list(r.values()) for r in by_row]
+
+
+def value_by_value(features: list[Feature]) -> InputSchema:
+    """A schema whose few rows skip the plain-numbers shortcut (the per-value rules only)."""
+    schema = InputSchema(features)
+    schema._few = None
+    return schema
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        *UNUSUAL_ROWS,
+        {"hours": 24, "count": 3},
+        {"hours": 0, "count": -7},
+        {"hours": -0.0, "count": 2.0},
+        {"hours": 0.1, "count": 10**20},
+        {"count": 1, "hours": 23.999},
+    ],
+    ids=repr,
+)
+def test_a_few_plain_rows_give_what_the_per_value_rules_give(row: object) -> None:
+    """Rows of plain numbers skip the per-value rules; anything else takes them, so both
+    ways give the same columns (values and types) or the same problems."""
+    fast, slow = InputSchema(NUMERIC), value_by_value(NUMERIC)
+    for rows in ([row], [row, {"hours": 1, "count": 1}], [{"hours": 2.5, "count": 0}, row]):
+        try:
+            want = slow.validate(rows)
+        except ValidationError as exc:
+            with pytest.raises(ValidationError) as info:
+                fast.validate(rows)
+            assert info.value.errors == exc.errors
+            continue
+        got = fast.validate(rows)
+        assert got == want
+        assert [[(type(v), math.copysign(1, v)) for v in c] for c in got.values] == [
+            [(type(v), math.copysign(1, v)) for v in c] for c in want.values
+        ]
+    assert fast._few is not None
+
+
+def test_a_few_plain_rows_are_checked_without_the_per_value_rules() -> None:
+    schema = InputSchema(NUMERIC)
+    assert schema._few is not None
+    assert schema._few.check([{"hours": 5, "count": 2}]) == schema.validate(
+        [{"hours": 5, "count": 2}]
+    )
+    assert schema._few.check([{"hours": 5, "count": 2, "extra": 1}]) is None
+    assert schema._few.check([{"hours": "5", "count": 2}]) is None
+    assert InputSchema(FEATURES)._few is None  # categories and text: the per-value rules

@@ -64,12 +64,18 @@ class InputSchema:
         self.names = [f.name for f in self.features]
         self._known = set(self.names)
         self.ignore_unknown = ignore_unknown
-        self._bulk = _BulkNumeric(self.features) if all(f.numeric for f in features) else None
+        numeric = all(f.numeric for f in features)
+        self._bulk = _BulkNumeric(self.features) if numeric else None
+        self._few = _FewNumeric(self.features) if numeric else None
 
     def validate(self, rows: Sequence[object]) -> Columns:
         """Check every value of every row; raise `ValidationError` listing all problems."""
         if self._bulk is not None and len(rows) >= BULK_ROWS:
             clean = self._bulk.check(rows)
+            if clean is not None:
+                return clean
+        elif self._few is not None:
+            clean = self._few.check(rows)
             if clean is not None:
                 return clean
         errors: list[FieldError] = []
@@ -143,6 +149,43 @@ class InputSchema:
             "required": [f.name for f in self.features if f.required],
             "additionalProperties": self.ignore_unknown,
         }
+
+
+class _FewNumeric:
+    """`_BulkNumeric`'s common case for a few rows, value by value without numpy: each row a
+    dict of exactly the features, each value an int or float that `_coerce_number` accepts,
+    cleaned as it cleans it (`float(value)`). Anything else returns None and takes the
+    per-value path, which names problems."""
+
+    def __init__(self, features: Sequence[Feature]) -> None:
+        self.names = [f.name for f in features]
+        self.rules = [(f.name, f.type == "integer", f.min, f.max) for f in features]
+
+    def check(self, rows: Sequence[object]) -> Columns | None:
+        width = len(self.rules)
+        values: list[list[Any]] = [[] for _ in self.rules]
+        for row in rows:
+            # Every feature present and no other key: no unknown field to report.
+            if type(row) is not dict or len(row) != width:
+                return None
+            for column, (name, integer, low, high) in zip(values, self.rules, strict=True):
+                value = row.get(name)
+                kind = type(value)
+                if kind is not float and kind is not int:  # bool, str, None: the full rules
+                    return None
+                try:
+                    number = float(value)  # type: ignore[arg-type]
+                except OverflowError:
+                    return None
+                if (
+                    not math.isfinite(number)
+                    or (integer and not number.is_integer())
+                    or (low is not None and number < low)
+                    or (high is not None and number > high)
+                ):
+                    return None
+                column.append(number)
+        return Columns(self.names, values, len(rows))
 
 
 class _BulkNumeric:
