@@ -248,3 +248,18 @@ def test_only_the_unusual_answers_are_left_to_the_dicts(case: str) -> None:
     """So the comparisons above exercise the column-wise text, not only the fallback."""
     assert (answers_json(CASES[case](MIN_ROWS)) is None) == (case in LEFT_TO_DICTS)
     assert answers_json(CASES[case](MIN_ROWS - 1)) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_few_rows_are_the_same_dicts_as_inside_many(dtype: type) -> None:
+    """Fewer than MIN_ROWS rows take their floats row-wise, more column-wise: equal dicts."""
+    n, classes = MIN_ROWS + 8, ["a", "b", 3]
+    with np.errstate(over="ignore"):  # the largest doubles are inf as float32
+        proba = edge_floats(n, len(classes)).astype(dtype)
+    labels = [classes[i % 3] for i in range(n)]
+    together = rows_json(Prediction(classes, labels, proba))
+    for i in range(n):
+        alone = rows_json(Prediction(classes, labels[i : i + 1], proba[i : i + 1]))
+        assert repr(alone) == repr(together[i : i + 1])
+    few = rows_json(Prediction(classes, labels[:5], proba[:5]))
+    assert repr(few) == repr(together[:5])
