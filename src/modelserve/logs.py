@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -117,13 +118,11 @@ class JsonLinesHandler(logging.StreamHandler):
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._write_pending()
-            try:
+            # A stream closed under the handler (a test runner's captured stderr, the end of
+            # the interpreter) has nothing left to flush into; the flusher thread used to die
+            # here with a traceback.
+            with contextlib.suppress(ValueError):
                 super().flush()
-            except ValueError:
-                # The stream was closed under the handler (a test runner's captured stderr,
-                # the end of the interpreter): there is nothing to flush into any more. The
-                # flusher thread used to die here with a traceback.
-                pass
 
     def _write_pending(self) -> None:
         if not self._pending:
