@@ -270,9 +270,21 @@ def hook_names(
 
 def lane_is_safe(app: Flask) -> bool:
     """Only the hooks in KNOWN_HOOKS would run, and none of them can change the answer."""
-    if app.config.get("SERVER_NAME") or app.config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST"):
+    if flask_checks_more(app):
         return False
     return all(hook_names(app, name) == known for name, known in KNOWN_HOOKS.items())
+
+
+def flask_checks_more(app: Flask) -> bool:
+    """Settings under which Flask's path checks or does what a lane does not: a bound host
+    (`SERVER_NAME`) or trusted hosts (`TRUSTED_HOSTS`: a request for another host is refused
+    with 400), or a remember cookie refreshed on every request."""
+    config = app.config
+    return bool(
+        config.get("SERVER_NAME")
+        or config.get("TRUSTED_HOSTS") is not None
+        or config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST")
+    )
 
 
 def register_fast_lane(app: Flask) -> None:

@@ -283,7 +283,6 @@ KNOWN_HOOKS = {
 
 def lane_is_safe(app: Flask) -> bool:
     """Only the hooks in KNOWN_HOOKS would run, and the session, CSRF and login are ours."""
-    config = app.config
     login = getattr(app, "login_manager", None)
     csrf = app.extensions.get("csrf")
     web = app.blueprints.get("web")
@@ -297,7 +296,7 @@ def lane_is_safe(app: Flask) -> bool:
         and web is not None
         and web not in csrf._exempt_blueprints
     )
-    if not ours or config.get("SERVER_NAME") or config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST"):
+    if not ours or fastlane.flask_checks_more(app):
         return False
     return all(
         fastlane.hook_names(app, name, ("web",)) == known for name, known in KNOWN_HOOKS.items()

@@ -256,6 +256,7 @@ def test_the_lane_stays_off_where_it_cannot_be_proved_equivalent(make_app, tmp_p
     assert not lane_of("cors", CORS_ORIGINS=["https://app.example.com"])
     assert not lane_of("remember", REMEMBER_COOKIE_REFRESH_EACH_REQUEST=True)
     assert not lane_of("server-name", SERVER_NAME="models.example.com")
+    assert not lane_of("trusted-hosts", TRUSTED_HOSTS=["models.example.com"])
 
     # Any request hook the lane does not know of (an authentication hook, app-wide limits).
     # (App-wide limits are not set here: Flask-Limiter keeps them in the shared extension.)

@@ -284,6 +284,7 @@ def test_the_lane_stays_off_where_it_cannot_be_proved_equivalent(
     assert lane_of(made("off", FAST_LANE=False)) is None
     assert lane_of(made("remember", REMEMBER_COOKIE_REFRESH_EACH_REQUEST=True)) is None
     assert lane_of(made("server-name", SERVER_NAME="models.example.com")) is None
+    assert lane_of(made("trusted-hosts", TRUSTED_HOSTS=["models.example.com"])) is None
     # Flask-CORS adds its headers to every answer.
     assert lane_of(made("cors", CORS_ORIGINS=["https://app.example.com"])) is None
 
