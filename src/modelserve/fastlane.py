@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flask import Flask, g
@@ -96,32 +96,12 @@ class FastLane:
     def _predict(
         self, name: str, rows: list[Any], environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
-        """`context.predict(name, rows, "api")` for an anonymous caller, and the view's answer.
-
-        No app context is pushed: the service needs none (the gate, which reads the database,
-        has been asked already), and pushing and popping one costs more than the metrics.
-        """
+        """`context.predict(name, rows, "api")` for an anonymous caller, and the view's answer."""
         app = self.app
         rid = request_id_of(environ)
-        metrics: Metrics | None = app.extensions.get("modelserve.metrics")
-        caller = predictions.Caller(
-            "api",
-            request_id=rid,
-            log_inputs=bool(app.config["LOG_INPUTS"]),
-            observe=metrics.observe if metrics else None,
-        )
-        extensions = app.extensions
         try:
-            outcome = predictions.predict(
-                extensions["modelserve.registry"],
-                name,
-                rows,
-                caller,
-                max_rows=int(app.config["MAX_ROWS"]),
-                # The model is public (`_rows`), so the gate lets the anonymous caller through.
-                gate=None,
-                recorder=extensions["modelserve.history"],
-            )
+            # The model is public (`_rows`), so the gate lets the anonymous caller through.
+            outcome = predict_anonymously(app, "api", name, rows, rid)
         except Exception as exc:  # invalid input too: answered by Flask's handlers, as the view's
             return flask_failure(app, exc, rid, environ, start_response)
         body = app.json.response_body(predictions.as_json(outcome))  # type: ignore[attr-defined]
@@ -155,6 +135,34 @@ def request_id_of(environ: dict[str, Any]) -> str:
     """`context.request_id()` from the environ: the client's X-Request-ID when safe, else fresh."""
     given = environ.get("HTTP_X_REQUEST_ID", "")
     return given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
+
+
+def predict_anonymously(
+    app: Flask, source: str, name: str, rows: Sequence[Any], rid: str
+) -> predictions.Outcome:
+    """`context.predict(name, rows, source)` for an anonymous caller of a public model (a lane
+    has checked the level, so no gate), with the caller `context.caller(source)` would build.
+
+    No app context is pushed: the service needs none, and pushing and popping one costs more
+    than the metrics.
+    """
+    metrics: Metrics | None = app.extensions.get("modelserve.metrics")
+    caller = predictions.Caller(
+        source,
+        request_id=rid,
+        log_inputs=bool(app.config["LOG_INPUTS"]),
+        observe=metrics.observe if metrics else None,
+    )
+    extensions = app.extensions
+    return predictions.predict(
+        extensions["modelserve.registry"],
+        name,
+        rows,
+        caller,
+        max_rows=int(app.config["MAX_ROWS"]),
+        gate=None,
+        recorder=extensions["modelserve.history"],
+    )
 
 
 def read_body(environ: dict[str, Any]) -> bytes | None:

@@ -50,13 +50,19 @@ from werkzeug.http import parse_cookie
 
 from . import fastlane
 from .extensions import VisitorAwareLoginManager
-from .fastlane import StartResponse, WsgiApp, flask_failure, is_public, read_body, request_id_of
+from .fastlane import (
+    StartResponse,
+    WsgiApp,
+    flask_failure,
+    is_public,
+    predict_anonymously,
+    read_body,
+    request_id_of,
+)
 from .headers import add_common_headers
 from .i18n import LANGUAGE, Language, choose_locale
-from .metrics import Metrics
 from .runtime.errors import ValidationError
 from .runtime.registry import LoadedModel
-from .services import predictions
 from .sessions import CachedSessionInterface
 from .signing import csrf_serializer
 from .web.forms import form_rows
@@ -202,24 +208,10 @@ class FormLane:
         """`context.predict(name, rows, "web")` for the visitor, and the view's page."""
         app = self.app
         rid = request_id_of(environ)
-        metrics: Metrics | None = app.extensions.get("modelserve.metrics")
-        caller = predictions.Caller(
-            "web",
-            request_id=rid,
-            log_inputs=bool(app.config["LOG_INPUTS"]),
-            observe=metrics.observe if metrics else None,
-        )
         model = visit.model
         try:
-            outcome = predictions.predict(
-                app.extensions["modelserve.registry"],
-                model.name,
-                visit.rows,
-                caller,
-                max_rows=int(app.config["MAX_ROWS"]),
-                gate=None,  # the model is public (`_visit`): the gate lets the visitor through
-                recorder=app.extensions["modelserve.history"],
-            )
+            # The model is public (`_visit`), so the gate lets the visitor through.
+            outcome = predict_anonymously(app, "web", model.name, visit.rows, rid)
         except ValidationError as exc:  # the view's answer: the form with its errors
             return flask_failure(app, exc, rid, environ, start_response, self._invalid(model))
         except Exception as exc:  # answered by Flask's handlers, as the view's
