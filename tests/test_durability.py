@@ -84,6 +84,12 @@ def wait_for(condition, seconds: float = 30.0) -> bool:
     return False
 
 
+def writer_gauge(base: str, name: str) -> float:
+    """A history writer gauge from /metrics (the largest or the sum over live workers)."""
+    page = urlopen(f"{base}/metrics", timeout=30).read().decode()
+    return value(samples(page), f"modelserve_history_{name}")
+
+
 def test_async_loses_nothing_while_the_database_is_down(
     demo_dir: Path, tmp_path: Path, own_postgres: PostgresServer
 ) -> None:
@@ -96,10 +102,12 @@ def test_async_loses_nothing_while_the_database_is_down(
         before = hammer(base, 200)
         own_postgres.stop()
         during = hammer(base, 200)
+        assert wait_for(lambda: writer_gauge(base, "spooling") == 1)  # /metrics tells
         own_postgres.start()
         after = hammer(base, 100)
         assert before.count(200) == 200 and during.count(200) == 200 and after.count(200) == 100
         assert wait_for(lambda: stored(url)[0] == 500), stored(url)
+        assert wait_for(lambda: writer_gauge(base, "spooling") == 0)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     assert stored(url) == (500, 500)

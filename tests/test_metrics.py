@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelserve.runtime.batching import BatchSettings
+from modelserve.runtime.registry import Registry, load_source
 from tests.test_server import call, serving
 
 GOOD = {"estudio": 6, "sueno": 8}
@@ -49,6 +52,40 @@ def test_metrics_count_requests_rows_and_failures(client) -> None:
     assert value(found, "modelserve_validation_failures_total", **ok) == 1
 
 
+def test_metrics_report_the_history_writers_queue_lag_and_spooling(make_app) -> None:
+    app = make_app(HISTORY="async", HISTORY_FLUSH_INTERVAL=60)  # written when flushed here
+    client = app.test_client()
+    for _ in range(3):
+        assert client.post("/api/v1/models/exam/predict", json=GOOD).status_code == 200
+    batch = {"instances": [GOOD] * 7}
+    assert client.post("/api/v1/models/exam/predict", json=batch).status_code == 200
+    app.extensions["modelserve.history"].flush()
+    found = samples(client.get("/metrics").get_data(as_text=True))
+    assert value(found, "modelserve_history_queue_rows") == 3 + 7
+    assert 0 < value(found, "modelserve_history_write_lag_seconds") < 30
+    assert value(found, "modelserve_history_spooling") == 0
+
+
+def test_metrics_report_micro_batched_calls(make_app, demo_dir: Path) -> None:
+    """Every request through the batcher is in exactly one model call: the calls' requests
+    add up to the requests, however many the threads made share a call."""
+    registry = Registry([load_source(demo_dir / "exam")], batching=BatchSettings())
+    app = make_app(REGISTRY=registry)
+
+    def predict(_: int) -> int:
+        return app.test_client().post("/api/v1/models/exam/predict", json=GOOD).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(predict, range(40))) == {200}
+    found = samples(app.test_client().get("/metrics").get_data(as_text=True))
+    assert value(found, "modelserve_batching_call_requests_sum", model="exam") == 40
+    assert 1 <= value(found, "modelserve_batching_call_requests_count", model="exam") <= 40
+    assert value(found, "modelserve_batching_call_requests_bucket", model="exam", le="+Inf") == (
+        value(found, "modelserve_batching_call_requests_count", model="exam")
+    )
+    assert value(found, "modelserve_batching_queue_requests", model="exam") == 0  # all served
+
+
 def test_metrics_can_be_turned_off(make_app) -> None:
     client = make_app(METRICS=False).test_client()
     assert client.post("/api/v1/models/exam/predict", json=GOOD).status_code == 200
@@ -76,6 +113,26 @@ def test_gunicorn_workers_add_up_in_metrics(demo_dir: Path, tmp_path: Path) -> N
         assert value(found, "modelserve_validation_failures_total", **ok) == 5
         assert value(found, "modelserve_batch_rows_count", **ok) == 45
     assert len(folders) == 1 and any(folders[0].glob("*.db"))
+
+
+@pytest.mark.server
+def test_gthread_workers_report_batched_calls_and_the_history_writer(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    args = ["serve", str(demo_dir / "exam"), "--workers", "2", "--threads", "4"]
+    with serving(args, tmp_path / "instance") as (base, _):
+        url = f"{base}/api/v1/models/exam/predict"
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(lambda b: call(url, b)[0], [GOOD] * 40)) == {200}
+        time.sleep(1)  # each worker's writer passes every 0.1 s
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+            found = samples(response.read().decode())
+    # Added up over both workers' files (livesum / livemax gauges, histograms).
+    assert value(found, "modelserve_batching_call_requests_sum", model="exam") == 40
+    assert value(found, "modelserve_batching_queue_requests", model="exam") == 0
+    assert value(found, "modelserve_history_queue_rows") == 0  # both written by now
+    assert 0 < value(found, "modelserve_history_write_lag_seconds") < 30
+    assert value(found, "modelserve_history_spooling") == 0
 
 
 # Run in a fresh interpreter: prometheus_client fixes its multiprocess mode at import.

@@ -1,11 +1,13 @@
-"""Prometheus metrics at /metrics: requests, latency, batch sizes and validation failures.
+"""Prometheus metrics at /metrics: requests, latency, batch sizes and validation failures; the
+micro-batching queues and calls; the history writer's queue, lag and spooling.
 
 Under gunicorn every worker is a process of its own, so the counts live in files shared
 through `PROMETHEUS_MULTIPROC_DIR` (prometheus_client's multiprocess mode) and /metrics adds
 up all workers. `modelserve serve` points that variable at a fresh folder per run inside the
 instance folder (`prepare_multiprocess_dir`) before prometheus_client is imported: the mode
 is chosen at import time. Without it (one process: tests, waitress, `flask run`) each app
-keeps its own in-memory registry.
+keeps its own in-memory registry. Gauges are per process and added up over the live workers
+(`livesum`), or their largest value taken (`livemax`).
 """
 
 from __future__ import annotations
@@ -15,15 +17,20 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app
 
 from .processes import alive
 
+if TYPE_CHECKING:
+    from .storage.history import WriterPass
+
+
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000)
+CALL_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 STATUS = {
     "ok": "200",
     "invalid": "422",
@@ -63,7 +70,12 @@ class Metrics:
     """The app's metric families, and a cache of their labelled children (one lookup each)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram  # noqa: PLC0415
+        from prometheus_client import (  # noqa: PLC0415
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+        )
 
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ["model", "version", "door", "status"]
@@ -90,6 +102,41 @@ class Metrics:
             labels[:3],
             registry=self.registry,
         )
+        self.batching_queue = Gauge(
+            "modelserve_batching_queue_requests",
+            "Requests left waiting in a model's micro-batching queue when its last call was "
+            "formed, summed over workers.",
+            ["model"],
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.batching_calls = Histogram(
+            "modelserve_batching_call_requests",
+            "Requests served by one micro-batched model call.",
+            ["model"],
+            buckets=CALL_BUCKETS,
+            registry=self.registry,
+        )
+        self.history_queue = Gauge(
+            "modelserve_history_queue_rows",
+            "Predicted rows the history writer found waiting on its last pass, summed over "
+            "workers.",
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.history_lag = Gauge(
+            "modelserve_history_write_lag_seconds",
+            "How long the oldest record of the history writer's last write had waited since "
+            "its prediction, seconds; the longest over workers.",
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
+        self.history_spooling = Gauge(
+            "modelserve_history_spooling",
+            "1 while a worker cannot reach the database and spools history records to disk.",
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, ...], DirectWrites | tuple[Any, ...]] = {}
 
     def observe(
@@ -112,6 +159,18 @@ class Metrics:
             failures.inc()
         if isinstance(children, DirectWrites):  # a forked process: its values now use its file
             children.pid = os.getpid()
+
+    def batched(self, model: str, requests: int, waiting: int) -> None:
+        """A micro-batched model call was formed (`Registry.on_batch`)."""
+        self.batching_calls.labels(model).observe(requests)
+        self.batching_queue.labels(model).set(waiting)
+
+    def history_pass(self, done: WriterPass) -> None:
+        """The history writer finished a pass (`HistoryWriter.observer`)."""
+        self.history_queue.set(done.queued_rows)
+        if done.lag_seconds is not None:
+            self.history_lag.set(done.lag_seconds)
+        self.history_spooling.set(1 if done.spooling else 0)
 
     def _public(self, key: tuple[str, ...]) -> tuple[Any, ...]:
         """The labelled children of `key`, through prometheus_client's public API."""
@@ -227,5 +286,11 @@ def metrics_view() -> Response:
 def register_metrics(app: Flask) -> None:
     """Count predictions (MODELSERVE_METRICS, on by default) and serve /metrics."""
     if app.config.get("METRICS", True):
-        app.extensions["modelserve.metrics"] = Metrics()
+        metrics = app.extensions["modelserve.metrics"] = Metrics()
+        writer = app.extensions.get("modelserve.history")
+        if writer is not None:
+            writer.observer = metrics.history_pass
+        registry = app.extensions.get("modelserve.registry")
+        if registry is not None:
+            registry.on_batch = metrics.batched
     app.register_blueprint(bp)

@@ -13,6 +13,7 @@ from modelserve.storage.history import (
     ROW_BYTES,
     HistoryUnavailableError,
     HistoryWriter,
+    WriterPass,
     _sqlite_time,
 )
 from modelserve.storage.tables import Base, PredictionRecord, new_record_id, utcnow
@@ -108,6 +109,35 @@ def test_async_spools_while_down_and_replays_without_duplicates(engine, tmp_path
     writer.flush()
     assert count(engine) == 10 and not writer.database_down
     assert list((tmp_path / "spool").iterdir()) == []
+    writer.close()
+
+
+def test_each_pass_tells_the_observer_the_queue_the_lag_and_spooling(
+    engine, tmp_path: Path
+) -> None:
+    """What /metrics shows of the writer: rows found waiting, how long the oldest record
+    written had waited since its prediction, and whether records go to the spool."""
+    switch = Switchable(engine)
+    writer = HistoryWriter(switch, mode="async", spool_dir=tmp_path / "spool", flush_interval=60)
+    passes: list[WriterPass] = []
+    writer.observer = passes.append
+    old = rows(3)
+    old[0]["created_at"] = utcnow() - timedelta(seconds=30)  # queued oldest first
+    writer.record(old)
+    writer.record(rows(2))
+    writer.flush()
+    assert passes[-1].queued_rows == 5 and not passes[-1].spooling
+    assert passes[-1].lag_seconds is not None and 30 <= passes[-1].lag_seconds < 40
+    writer.flush()  # nothing waiting, nothing written: no lag to tell
+    assert passes[-1] == WriterPass(0, None, False)
+    switch.down = True
+    writer.record(rows(4))
+    writer.flush()
+    assert passes[-1] == WriterPass(4, None, True)
+    switch.down = False
+    writer.flush()  # the spool replayed: its records waited since they were predicted
+    assert not passes[-1].spooling and passes[-1].lag_seconds is not None
+    assert count(engine) == 9
     writer.close()
 
 

@@ -6,7 +6,9 @@ on their rows together pays it once. The first caller becomes the *leader*: if o
 requests are in flight it waits up to `max_wait_us` for them to join (never when it is alone,
 so a quiet server adds no latency), runs up to `max_rows` rows in one call, and hands each
 caller exactly the slice of the answer for its own rows. Followers wait under their deadline.
-A full queue refuses at once with `OverloadedError` (503 with Retry-After).
+A full queue refuses at once with `OverloadedError` (503 with Retry-After). An `observer`,
+when given, hears of every call formed: how many requests it serves and how many are left
+waiting (the app turns that into Prometheus metrics).
 """
 
 from __future__ import annotations
@@ -44,12 +46,22 @@ class _Job:
     error: BaseException | None = None
 
 
+# observer(requests in the call, requests still waiting), outside the batcher's lock.
+BatchObserver = Callable[[int, int], None]
+
+
 class MicroBatcher:
     """Coalesces concurrent `run` calls for one model into calls of `runner`."""
 
-    def __init__(self, runner: Callable[[Columns], Prediction], settings: BatchSettings) -> None:
+    def __init__(
+        self,
+        runner: Callable[[Columns], Prediction],
+        settings: BatchSettings,
+        observer: BatchObserver | None = None,
+    ) -> None:
         self.runner = runner
         self.settings = settings
+        self.observer = observer
         self._lock = threading.Lock()
         self._pending: list[_Job] = []
         self._leading = False
@@ -86,9 +98,12 @@ class MicroBatcher:
             self._gather()
             with self._lock:
                 batch = self._take()
+                waiting = len(self._pending)
                 if not batch:
                     self._leading = False
                     return
+            if self.observer is not None:
+                self.observer(len(batch), waiting)
             self._serve(batch)
 
     def _gather(self) -> None:

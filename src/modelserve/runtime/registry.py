@@ -6,9 +6,10 @@ Models load once, at start-up; a request never loads a file.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,8 @@ class Registry:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self.batching = batching
+        # on_batch(model name, requests in a micro-batched call, requests still waiting)
+        self.on_batch: Callable[[str, int, int], None] | None = None
         self._batchers: dict[tuple[int, str], MicroBatcher] = {}
 
     def __iter__(self) -> Iterator[LoadedModel]:
@@ -247,8 +250,14 @@ class Registry:
         if found is None:
             assert self.batching is not None
             runner = lambda columns: self.run_alone(model, columns)  # noqa: E731
-            found = self._batchers.setdefault(key, MicroBatcher(runner, self.batching))
+            observer = functools.partial(self._batched, model.name)
+            batcher = MicroBatcher(runner, self.batching, observer)
+            found = self._batchers.setdefault(key, batcher)
         return found
+
+    def _batched(self, name: str, requests: int, waiting: int) -> None:
+        if self.on_batch is not None:  # read per call: the app may set it after the batcher
+            self.on_batch(name, requests, waiting)
 
     def run_alone(self, model: LoadedModel, columns: Columns) -> Prediction:
         """Run the engine; past the deadline raise `DeadlineExceededError`.

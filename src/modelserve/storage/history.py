@@ -10,6 +10,10 @@
 Records carry their primary key from the moment the prediction is made, and every write is
 an insert that ignores existing keys, so a replayed spool can never duplicate a row.
 
+After every pass the writer tells its `observer`, when one is set, what it found and did
+(`WriterPass`: rows queued, how long the oldest record it wrote had waited, whether it is
+spooling); the app turns that into Prometheus gauges.
+
 The queue is bounded in bytes, not records: a one-row record counts `ROW_BYTES` (about what
 it holds in memory), a batch record (a request of many rows in one record) that plus its
 payload. Inserts are cut at `max_batch_bytes` the same way.
@@ -29,6 +33,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +87,17 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[dict[str, Any]]) -> No
         connection.execute(statement, rows)
 
 
+@dataclass(frozen=True)
+class WriterPass:
+    """What one pass of the async writer found and did."""
+
+    queued_rows: int  # predicted rows waiting when the pass began
+    # How long the oldest record written in the pass had waited since its prediction,
+    # seconds; None when the pass wrote nothing.
+    lag_seconds: float | None
+    spooling: bool  # the database is unreachable: records go to the spool
+
+
 class HistoryWriter:
     """Writes prediction records in the configured durability mode."""
 
@@ -120,6 +136,8 @@ class HistoryWriter:
         self._pid = 0
         self._stopping = False
         self.database_down = False
+        self.observer: Callable[[WriterPass], None] | None = None
+        self._oldest_written: datetime | None = None  # in the pass under way
         _writers.add(self)
 
     # -- the request side ---------------------------------------------------------------
@@ -188,15 +206,27 @@ class HistoryWriter:
     def flush(self) -> None:
         """Write everything queued (and any spooled records) now; spool what cannot be written."""
         with self._flush_lock:
+            queued = self.pending()
+            self._oldest_written = None
             if self._replay_spool():
                 while self._queue:
                     if not self._write_or_spool(self._take(self.max_batch_bytes)):
                         break
             self._spool_rest()
+            if self.observer is not None:
+                oldest = self._oldest_written
+                lag = None if oldest is None else max(0.0, time.time() - oldest.timestamp())
+                self.observer(WriterPass(queued, lag, self.database_down))
+
+    def _insert(self, batch: list[dict[str, Any]]) -> None:
+        """Insert queued or spooled records (oldest first), noting the oldest one written."""
+        insert_ignoring_duplicates(self._engine(), batch)
+        if batch and self._oldest_written is None:
+            self._oldest_written = batch[0]["created_at"]
 
     def _write_or_spool(self, batch: list[dict[str, Any]]) -> bool:
         try:
-            insert_ignoring_duplicates(self._engine(), batch)
+            self._insert(batch)
         except SQLAlchemyError as exc:
             self._mark_down(exc)
             self._spool(batch)
@@ -249,7 +279,7 @@ class HistoryWriter:
         replayed = 0
         try:
             for batch in self._spooled(claimed):
-                insert_ignoring_duplicates(self._engine(), batch)
+                self._insert(batch)
                 replayed += len(batch)
         except SQLAlchemyError as exc:
             self._mark_down(exc)
