@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 
 from flask import current_app, g, request
 from flask_login import current_user
 
+from .ids import random_hex
 from .metrics import get_metrics
 from .runtime.registry import Registry
 from .services import predictions
@@ -38,8 +38,9 @@ def request_id() -> str:
     rid: str | None = g.get("request_id")
     if rid is None:
         given = request.environ.get("HTTP_X_REQUEST_ID", "")
-        # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (~8 µs).
-        rid = g.request_id = given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
+        # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (~8 µs)
+        # and without a system call (`ids`).
+        rid = g.request_id = given if REQUEST_ID_RE.fullmatch(given) else random_hex(16)
     return rid
 
 

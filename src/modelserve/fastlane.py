@@ -26,7 +26,6 @@ headers), written straight to `start_response`.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from flask import Flask, g
 
 from .context import REQUEST_ID_RE
 from .headers import common_headers
+from .ids import random_hex
 from .jsonio import fast_loads
 from .metrics import Metrics
 from .runtime.registry import LoadedModel
@@ -134,7 +134,7 @@ class FastLane:
 def request_id_of(environ: dict[str, Any]) -> str:
     """`context.request_id()` from the environ: the client's X-Request-ID when safe, else fresh."""
     given = environ.get("HTTP_X_REQUEST_ID", "")
-    return given if REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
+    return given if REQUEST_ID_RE.fullmatch(given) else random_hex(16)
 
 
 def predict_anonymously(

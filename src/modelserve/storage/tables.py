@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..ids import random_hex
 from ..runtime.manifest import ROLE_NAMES
 
 ROLES = ROLE_NAMES
@@ -38,9 +38,7 @@ _sequence = itertools.count()
 def new_record_id() -> str:
     """32 hex digits: ms timestamp, a per-process sequence (rows of one request stay in
     order), then 56 random bits (unique across processes)."""
-    return (
-        f"{time.time_ns() // 1_000_000:012x}{next(_sequence) % 0x1000000:06x}{os.urandom(7).hex()}"
-    )
+    return f"{time.time_ns() // 1_000_000:012x}{next(_sequence) % 0x1000000:06x}{random_hex(7)}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
