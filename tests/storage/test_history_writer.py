@@ -7,14 +7,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, event, func, select
 
 from modelserve.storage.history import (
     ROW_BYTES,
+    SQLITE_STATEMENT_ROWS,
     HistoryUnavailableError,
     HistoryWriter,
     WriterPass,
     _sqlite_time,
+    statement_sizes,
 )
 from modelserve.storage.tables import Base, PredictionRecord, new_record_id, utcnow
 
@@ -265,3 +267,32 @@ def test_many_records_go_in_whole_and_once_across_statements(engine, tmp_path: P
         found = connection.execute(select(PredictionRecord.id, PredictionRecord.inputs)).all()
     stored = {record_id: inputs for record_id, inputs in found}
     assert stored == {r["id"]: r["inputs"] for r in made}
+
+
+def test_sqlite_flushes_of_any_size_share_a_few_statement_texts(tmp_path: Path) -> None:
+    # Every distinct text is a prepared statement kept in the connection's cache (~2 KiB per
+    # row of VALUES, up to 128 of them): one text per flush's record count held tens of MiB
+    # per connection in every worker.
+    engine = create_engine(f"sqlite:///{tmp_path / 'history.db'}")
+    Base.metadata.create_all(engine)
+    texts: set[str] = set()
+
+    def seen(_conn, _cursor, statement: str, *_args) -> None:
+        texts.add(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    writer = HistoryWriter(lambda: engine, mode="sync", spool_dir=tmp_path)
+    for n in range(1, 420):
+        writer.record(rows(n))
+    assert count(engine) == sum(range(1, 420))
+    inserts = {text for text in texts if text.startswith("INSERT")}
+    engine.dispose()
+    assert len(inserts) <= len(SQLITE_STATEMENT_ROWS)
+
+
+def test_statement_sizes_add_up_to_the_rows() -> None:
+    for n in range(1000):
+        sizes = list(statement_sizes(n))
+        assert sum(sizes) == n
+        assert set(sizes) <= set(SQLITE_STATEMENT_ROWS)
+        assert len(sizes) <= n // SQLITE_STATEMENT_ROWS[0] + 7
