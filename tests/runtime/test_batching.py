@@ -100,3 +100,20 @@ def test_a_registry_with_batching_answers_like_one_without(demo_dir: Path) -> No
         answers = list(pool.map(lambda _: batched.run(model, columns), range(32)))
     solo = model.engine.run(columns)
     assert all(a.labels == solo.labels for a in answers)
+
+
+def test_a_failing_observer_leaves_no_caller_waiting(demo_dir: Path) -> None:
+    """The observer (the app's metrics) runs before the call: if it raises, every request
+    still gets its answer, and the batcher still serves later requests."""
+    model = load_source(demo_dir / "exam")
+
+    def broken(requests: int, waiting: int) -> None:
+        raise RuntimeError("metrics are down")
+
+    batcher = MicroBatcher(model.engine.run, BatchSettings(max_wait_us=2000), broken)
+    columns = model.schema.validate([{"estudio": 6, "sueno": 8}])
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: batcher.run(columns, 10), range(40)))
+    alone = model.engine.run(columns)
+    assert all(list(a.labels) == list(alone.labels) for a in answers)
+    assert list(batcher.run(columns, 10).labels) == list(alone.labels)

@@ -143,6 +143,21 @@ def test_each_pass_tells_the_observer_the_queue_the_lag_and_spooling(
     writer.close()
 
 
+def test_a_failing_observer_does_not_stop_the_writes(engine, tmp_path: Path) -> None:
+    writer = HistoryWriter(lambda: engine, mode="async", spool_dir=tmp_path, flush_interval=60)
+
+    def broken(_: WriterPass) -> None:
+        raise RuntimeError("metrics are down")
+
+    writer.observer = broken
+    writer.record(rows(3))
+    writer.flush()  # also what a request does when the queue is over its bound: no raise
+    writer.record(rows(2))
+    writer.flush()
+    assert count(engine) == 5
+    writer.close()
+
+
 def test_close_flushes_or_spools(engine, tmp_path: Path) -> None:
     switch = Switchable(engine)
     writer = HistoryWriter(switch, mode="async", spool_dir=tmp_path / "spool", flush_interval=60)

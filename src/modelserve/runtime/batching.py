@@ -13,6 +13,7 @@ waiting (the app turns that into Prometheus metrics).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from .errors import DeadlineExceededError, RuntimeFault
 from .predictor import Prediction
 from .schema import Columns
+
+log = logging.getLogger("modelserve.batching")
 
 
 class OverloadedError(RuntimeFault):
@@ -103,7 +106,10 @@ class MicroBatcher:
                     self._leading = False
                     return
             if self.observer is not None:
-                self.observer(len(batch), waiting)
+                try:
+                    self.observer(len(batch), waiting)
+                except Exception:  # metrics must never leave the batch's callers waiting
+                    log.exception("micro-batch observer failed")
             self._serve(batch)
 
     def _gather(self) -> None:

@@ -216,7 +216,10 @@ class HistoryWriter:
             if self.observer is not None:
                 oldest = self._oldest_written
                 lag = None if oldest is None else max(0.0, time.time() - oldest.timestamp())
-                self.observer(WriterPass(queued, lag, self.database_down))
+                try:
+                    self.observer(WriterPass(queued, lag, self.database_down))
+                except Exception:  # metrics must never stop the writes (or a request's flush)
+                    log.exception("history observer failed")
 
     def _insert(self, batch: list[dict[str, Any]]) -> None:
         """Insert queued or spooled records (oldest first), noting the oldest one written."""
