@@ -32,9 +32,8 @@ from typing import Any
 
 from flask import Flask, g
 
-from .context import REQUEST_ID_RE
+from .context import request_id_of
 from .headers import common_headers
-from .ids import random_hex
 from .jsonio import fast_loads
 from .metrics import Metrics
 from .runtime.registry import LoadedModel
@@ -129,12 +128,6 @@ class FastLane:
         if max_rows and len(rows) > max_rows:
             return None
         return rows
-
-
-def request_id_of(environ: dict[str, Any]) -> str:
-    """`context.request_id()` from the environ: the client's X-Request-ID when safe, else fresh."""
-    given = environ.get("HTTP_X_REQUEST_ID", "")
-    return given if REQUEST_ID_RE.fullmatch(given) else random_hex(16)
 
 
 def predict_anonymously(

@@ -49,6 +49,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.http import parse_cookie
 
 from . import fastlane
+from .context import request_id_of
 from .extensions import VisitorAwareLoginManager
 from .fastlane import (
     StartResponse,
@@ -57,7 +58,6 @@ from .fastlane import (
     is_public,
     predict_anonymously,
     read_body,
-    request_id_of,
 )
 from .headers import add_common_headers
 from .i18n import LANGUAGE, Language, choose_locale
